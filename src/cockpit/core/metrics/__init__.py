@@ -1,0 +1,1 @@
+"""Metric storage: series of values per metric name, with staleness."""
