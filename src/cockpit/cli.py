@@ -1,0 +1,114 @@
+"""`cockpit` command line: argument parsing and dispatch only; the work is in `commands/`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cockpit import __version__
+from cockpit.commands import log, operate, status
+from cockpit.commands.common import UsageError
+from cockpit.core.audit import AuditError
+from cockpit.core.config import ConfigError
+from cockpit.core.control import Refused
+from cockpit.core.state import StateChanged, StateError
+
+EXAMPLES = {
+    "validate": "cockpit validate -c cockpit.toml",
+    "status": "cockpit status --json | jq .rollout.status",
+    "advance": 'cockpit advance\n  cockpit advance --force --reason "bake cut short: incident review signed off"',
+    "hold": 'cockpit hold --reason "investigating p99 spike on /api/farms"',
+    "resume": "cockpit resume",
+    "check": 'cockpit check "No critical errors in logs"\n  cockpit check 2',
+    "uncheck": "cockpit uncheck 2",
+    "baseline": "cockpit baseline --for 15m",
+    "rollback": "cockpit rollback flag --dry-run\n  cockpit rollback instant --yes",
+    "log": "cockpit log --json | tail -n 5",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        help="the plan (default: $COCKPIT_CONFIG, then ./cockpit.toml)",
+    )
+    common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser = argparse.ArgumentParser(
+        prog="cockpit",
+        description="A terminal cockpit for running a gradual production rollout.",
+        epilog="example:\n  cockpit status\n\nRun `cockpit COMMAND --help` for each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    command("validate", "check the plan and say what it means")
+    p = command("status", "judge the rollout now (exit 0 ok, 1 failing, 3 unknown, 2 error)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command("advance", "enter the next phase when its gates allow it")
+    p.add_argument("--force", action="store_true", help="advance despite the gates")
+    p.add_argument("--reason", default="", help="why (required with --force)")
+    p = command("hold", "block advances while you investigate")
+    p.add_argument("--reason", required=True, help="why the rollout is held")
+    p = command("resume", "lift a hold")
+    p.add_argument("--reason", default="", help="why it is safe to go on")
+    for name, verb in (("check", "tick"), ("uncheck", "untick")):
+        p = command(name, f"{verb} a manual item of the current checklist")
+        p.add_argument("item", help="the item's text, a unique part of it, or its number")
+    p = command("baseline", "measure the current metrics and keep them as the baseline")
+    p.add_argument("--for", dest="window", required=True, metavar="D", help="how long, e.g. 15m")
+    p = command("rollback", "roll back by one of the plan's methods")
+    p.add_argument("method", nargs="?", help="method name (omit to list them)")
+    p.add_argument("--dry-run", action="store_true", help="show what would run; run nothing")
+    p.add_argument("--reason", default="", help="why")
+    p = command("log", "show the audit log")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--verify", action="store_true", help="check the hash chain")
+    return parser
+
+
+HANDLERS = {
+    "validate": status.validate,
+    "status": status.status,
+    "advance": operate.advance,
+    "hold": operate.hold,
+    "resume": operate.resume,
+    "check": operate.check,
+    "uncheck": operate.uncheck,
+    "baseline": operate.baseline,
+    "rollback": operate.rollback,
+    "log": log.show,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return HANDLERS[args.command](args)
+    except (ConfigError, UsageError, StateError, AuditError) as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return 2
+    except (Refused, StateChanged) as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cockpit: interrupted", file=sys.stderr)
+        return 130

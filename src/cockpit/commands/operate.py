@@ -1,0 +1,180 @@
+"""The acting commands: advance, hold, resume, check/uncheck, baseline, rollback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cockpit.commands.common import UsageError, confirm, open_cockpit
+from cockpit.core.actions import Step, StepResult, rollback_steps
+from cockpit.core.baseline import capture_values
+from cockpit.core.control import Applied, Cockpit, Refused
+from cockpit.core.durations import DurationError, format_duration, parse_duration
+from cockpit.core.engine import collect
+from cockpit.core.gates import gate_blockers
+from cockpit.core.rollout import (
+    Advance,
+    CaptureBaseline,
+    Check,
+    Hold,
+    Resume,
+    Rollback,
+    Uncheck,
+)
+from cockpit.core.rollout_model import Status
+
+
+def _where(cockpit: Cockpit, applied: Applied) -> str:
+    state = applied.after.state
+    if state.status is Status.COMPLETE:
+        return "rollout complete"
+    phase = cockpit.plan.phase(state.phase)
+    name = f" {phase.name}" if phase else ""
+    return (
+        f"now {state.status.value.replace('_', ' ')} in phase {state.phase}/"
+        f"{len(cockpit.plan.phases)}{name}, traffic {cockpit.machine.traffic(state)}%"
+    )
+
+
+def _print_step(step: Step, result: StepResult) -> None:
+    print(f"  {step.describe()}: {result.summary()}")
+    if result.output.strip() and not result.ok:
+        for line in result.output.strip().splitlines()[-10:]:
+            print(f"    | {line}")
+
+
+def _run_actions(cockpit: Cockpit, args: argparse.Namespace, applied: Applied) -> int:
+    def confirm_manual(text: str) -> bool:
+        print(f"manual step: {text}")
+        return confirm(args, "Is it done?")
+
+    code = 0
+    for action in applied.actions:
+        results = cockpit.run_action(action, confirm_manual=confirm_manual, on_step=_print_step)
+        if any(not r.ok for r in results):
+            code = 1
+    if code:
+        print(f"cockpit: action failed; {_where_now(cockpit)}", file=sys.stderr)
+    return code
+
+
+def _where_now(cockpit: Cockpit) -> str:
+    seen = cockpit.store.load()
+    return _where(cockpit, Applied(seen, seen, ()))
+
+
+def advance(args: argparse.Namespace) -> int:
+    if args.force and not args.reason.strip():
+        raise UsageError("--force needs --reason: say why the gates are overridden")
+    cockpit = open_cockpit(args)
+    seen = cockpit.store.load()
+    snapshot = cockpit.snapshot(seen)
+    if snapshot.blockers and not args.force:
+        print("not ready to advance:", file=sys.stderr)
+        for line in snapshot.blockers:
+            print(f"  - {line}", file=sys.stderr)
+        raise Refused("advance refused (use --force --reason R to override)")
+    target = cockpit.plan.phase(seen.state.phase + 1)
+    goal = f"phase {seen.state.phase + 1} {target.name} ({target.traffic}%)" if target else "complete"
+    forced = f", overriding {len(snapshot.blockers)} blockers" if snapshot.blockers else ""
+    if not confirm(args, f"Advance to {goal}{forced}?"):
+        raise Refused("not confirmed: nothing changed")
+    event = Advance(
+        by=str(cockpit.operator),
+        gate_blockers=tuple(gate_blockers(list(snapshot.gates))),
+        force=args.force,
+        reason=args.reason,
+    )
+    applied = cockpit.apply(seen, event, snapshot.gates)
+    print(f"advanced: {_where(cockpit, applied)}")
+    return _run_actions(cockpit, args, applied)
+
+
+def hold(args: argparse.Namespace) -> int:
+    cockpit = open_cockpit(args)
+    seen = cockpit.store.load()
+    applied = cockpit.apply(seen, Hold(by=str(cockpit.operator), reason=args.reason))
+    print(f"held: {_where(cockpit, applied)}")
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    cockpit = open_cockpit(args)
+    seen = cockpit.store.load()
+    applied = cockpit.apply(seen, Resume(by=str(cockpit.operator), reason=args.reason))
+    print(f"resumed: {_where(cockpit, applied)}")
+    return 0
+
+
+def _tick(args: argparse.Namespace, *, tick: bool) -> int:
+    cockpit = open_cockpit(args)
+    seen = cockpit.store.load()
+    try:
+        item = cockpit.machine.resolve_item(seen.state, args.item)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    by = str(cockpit.operator)
+    event = Check(by=by, item=item) if tick else Uncheck(by=by, item=item)
+    cockpit.apply(seen, event)
+    print(f"{'ticked' if tick else 'unticked'}: {item}")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    return _tick(args, tick=True)
+
+
+def uncheck(args: argparse.Namespace) -> int:
+    return _tick(args, tick=False)
+
+
+def baseline(args: argparse.Namespace) -> int:
+    try:
+        window = parse_duration(args.window)
+    except DurationError as exc:
+        raise UsageError(f"--for: {exc}") from None
+    cockpit = open_cockpit(args)
+    started = cockpit.clock()
+    collect(cockpit.plan, cockpit.metrics, window)
+    values = capture_values(cockpit.plan, cockpit.metrics, started, cockpit.clock())
+    if not values:
+        raise Refused(f"nothing measured in {format_duration(window)}: no baseline captured")
+    seen = cockpit.store.load()
+    event = CaptureBaseline(by=str(cockpit.operator), values=values, window_s=window)
+    cockpit.apply(seen, event)
+    for name, value in sorted(values.items()):
+        print(f"baseline {name} = {value:g}")
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    cockpit = open_cockpit(args)
+    plan = cockpit.plan
+    seen = cockpit.store.load()
+    if args.method is None:
+        for method in plan.rollbacks:
+            eta = format_duration(method.eta_s) if method.eta_s is not None else "?"
+            print(f"{method.name:10} {method.title} (ETA {eta}) — when: {method.when}")
+            for step in rollback_steps(plan, method.name, seen.state.phase):
+                print(f"    {step.describe(plan.secrets)}")
+        return 0
+    method = plan.rollback(args.method)
+    if method is None:
+        names = ", ".join(m.name for m in plan.rollbacks)
+        raise UsageError(f"no rollback method '{args.method}' (methods: {names})")
+    steps = rollback_steps(plan, method.name, seen.state.phase)
+    if args.dry_run:
+        print(f"dry run: rollback '{method.name}' ({method.title}) would:")
+        for step in steps:
+            print(f"  {step.describe(plan.secrets)}")
+        return 0
+    print(f"rollback '{method.name}': {method.title} — {method.when}")
+    for step in steps:
+        print(f"  {step.describe(plan.secrets)}")
+    if not confirm(args, "Roll back now?", typed=method.name):
+        raise Refused("not confirmed: nothing changed")
+    event = Rollback(by=str(cockpit.operator), method=method.name, reason=args.reason)
+    applied = cockpit.apply(seen, event, cockpit.snapshot(seen).gates)
+    code = _run_actions(cockpit, args, applied)
+    print(f"rollback '{method.name}': {_where_now(cockpit)}")
+    return code

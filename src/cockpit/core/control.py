@@ -1,0 +1,175 @@
+"""Operator commands applied safely: transition, compare-and-swap, audit, then the actions.
+
+Shared by the headless CLI and the TUI. The order is the journal's: a state change is
+committed (CAS on the version the operator saw) and recorded; each action gets an audit line
+before it starts and another when it ends, so a crash in between is visible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cockpit.core.actions import (
+    Step,
+    StepResult,
+    mask,
+    rollback_steps,
+    run_command,
+    traffic_steps,
+    verify,
+)
+from cockpit.core.audit import AuditLog
+from cockpit.core.gates import GateResult
+from cockpit.core.metrics.store import MetricStore
+from cockpit.core.operator import Operator
+from cockpit.core.plan import Plan
+from cockpit.core.rollout import (
+    Action,
+    Event,
+    Hold,
+    RollbackFinished,
+    RolloutMachine,
+    RunRollback,
+    SetTraffic,
+)
+from cockpit.core.rollout_model import RolloutState
+from cockpit.core.snapshot import Snapshot, build_snapshot
+from cockpit.core.state import StateStore, Versioned
+
+
+class Refused(Exception):
+    """The rollout does not allow this now; the message is one line for a person."""
+
+
+@dataclass
+class Cockpit:
+    """Everything an operator command needs, wired once from a plan."""
+
+    plan: Plan
+    operator: Operator
+    metrics: MetricStore
+    clock: Callable[[], float] = time.time
+    store: StateStore = field(init=False)
+    audit: AuditLog = field(init=False)
+    machine: RolloutMachine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = StateStore(self.plan.state_path)
+        self.audit = AuditLog(self.plan.audit_path, clock=self.clock)
+        self.machine = RolloutMachine(self.plan)
+
+    def snapshot(self, seen: Versioned | None = None) -> Snapshot:
+        seen = seen or self.store.load()
+        return build_snapshot(self.plan, seen.state, seen.version, self.metrics, self.clock())
+
+    def apply(self, seen: Versioned, event: Event, gates: Sequence[GateResult] = ()) -> Applied:
+        """Apply `event` to the state the operator saw; StateChanged if someone was faster."""
+        outcome = self.machine.transition(seen.state, event, self.clock())
+        if outcome.refused is not None:
+            raise Refused(outcome.refused)
+        after = self.store.commit(outcome.state, seen.version)
+        self.audit.append(
+            _event_name(event),
+            operator=self.operator,
+            phase=after.state.phase,
+            before=self._summary(seen),
+            after=self._summary(after),
+            reason=mask(getattr(event, "reason", "") or "", self.plan.secrets),
+            gates=[gate_record(g) for g in gates],
+            **_event_details(event),
+        )
+        return Applied(seen, after, outcome.actions)
+
+    def steps_for(self, action: Action) -> list[Step]:
+        if isinstance(action, SetTraffic):
+            return traffic_steps(self.plan, action.percent, action.phase)
+        return rollback_steps(self.plan, action.method, self.store.load().state.phase)
+
+    def run_action(
+        self,
+        action: Action,
+        *,
+        confirm_manual: Callable[[str], bool],
+        on_step: Callable[[Step, StepResult], None] = lambda s, r: None,
+    ) -> list[StepResult]:
+        """Run an action's steps in order, stopping at the first failure; then settle the state."""
+        results: list[StepResult] = []
+        for step in self.steps_for(action):
+            described = step.describe(self.plan.secrets)
+            self.audit.append("action.start", operator=self.operator, step=described)
+            result = self._run_step(step, confirm_manual)
+            self.audit.append(
+                "action.end",
+                operator=self.operator,
+                step=described,
+                ok=result.ok,
+                error=result.error,
+                output=mask(result.output, self.plan.secrets),
+            )
+            results.append(result)
+            on_step(step, result)
+            if not result.ok:
+                break
+        self._settle(action, results)
+        return results
+
+    def _run_step(self, step: Step, confirm_manual: Callable[[str], bool]) -> StepResult:
+        if step.manual is not None:
+            done = confirm_manual(step.manual)
+            return StepResult(step, done, error=None if done else "manual step not confirmed")
+        if step.verify_url is not None:
+            return verify(step)
+        return run_command(step)
+
+    def _settle(self, action: Action, results: list[StepResult]) -> None:
+        failed = next((r for r in results if not r.ok), None)
+        seen = self.store.load()
+        if isinstance(action, RunRollback):
+            detail = "" if failed is None else f"{failed.step.describe(self.plan.secrets)}: {failed.error}"
+            self.apply(seen, RollbackFinished(by=str(self.operator), ok=failed is None, detail=detail))
+        elif failed is not None:
+            # A phase entered without its traffic change must not be advanced further by accident.
+            reason = f"traffic change to {action.percent}% failed: {failed.error}"
+            self.apply(seen, Hold(by=str(self.operator), reason=mask(reason, self.plan.secrets)))
+
+    def _summary(self, versioned: Versioned) -> dict[str, Any]:
+        state: RolloutState = versioned.state
+        return {
+            "status": state.status.value,
+            "phase": state.phase,
+            "traffic": self.machine.traffic(state),
+            "version": versioned.version,
+        }
+
+
+@dataclass(frozen=True)
+class Applied:
+    before: Versioned
+    after: Versioned
+    actions: tuple[Action, ...]
+
+
+def gate_record(gate: GateResult) -> dict[str, Any]:
+    return {
+        "kind": gate.kind.value,
+        "rule": gate.rule.text,
+        "verdict": gate.verdict.value,
+        "value": gate.value,
+        "reason": gate.reason,
+    }
+
+
+def _event_name(event: Event) -> str:
+    name = type(event).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _event_details(event: Event) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    for key in ("method", "item", "force", "ok", "detail"):
+        if hasattr(event, key):
+            details[key] = getattr(event, key)
+    return details
