@@ -1,0 +1,444 @@
+"""The persisted rollout state: a TOML file a person can read, replaced atomically, changed by
+compare-and-swap on its `version` under an advisory lock, so two cockpits never both advance.
+
+Readers never lock: `atomic_write` guarantees the file on disk is always a whole one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import re
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar, cast
+
+import tomli_w
+
+from cockpit.core.atomic import LockTimeout, atomic_write, exclusive_lock, remove_stale_temps
+from cockpit.core.rollout_model import (
+    Baseline,
+    HistoryEntry,
+    RollbackRecord,
+    RolloutState,
+    Status,
+    Tick,
+)
+
+SCHEMA = 1
+DEFAULT_LOCK_TIMEOUT = 10.0
+_HEADER = "# cockpit rollout state. Written by cockpit: edit only while no cockpit is running.\n"
+
+
+class StateError(Exception):
+    """The state file exists but cannot be read, parsed or understood. One line: path, problem."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    state: RolloutState
+    version: int  # 0 means "no state file yet"; every commit adds 1
+
+
+class StateChanged(Exception):
+    """A compare-and-swap lost: someone else changed the state since it was loaded."""
+
+    def __init__(self, current: Versioned) -> None:
+        self.current = current
+        super().__init__(describe_change(current.state))
+
+    def __reduce__(self) -> tuple[type[StateChanged], tuple[Versioned]]:
+        return StateChanged, (self.current,)
+
+
+def describe_change(state: RolloutState) -> str:
+    """The loser's news, e.g. `state changed: now in phase 2 (by alice at 14:02 UTC)`."""
+    where = {
+        Status.PENDING: "now pending",
+        Status.RUNNING: f"now in phase {state.phase}",
+        Status.HOLDING: f"now holding in phase {state.phase}",
+        Status.ROLLING_BACK: "now rolling back",
+        Status.ROLLED_BACK: "now rolled back",
+        Status.COMPLETE: "now complete",
+    }[state.status]
+    who = []
+    if state.updated_by:
+        who.append(f"by {state.updated_by}")
+    if state.updated_at is not None:
+        who.append(f"at {time.strftime('%H:%M', time.gmtime(state.updated_at))} UTC")
+    return f"state changed: {where}" + (f" ({' '.join(who)})" if who else "")
+
+
+class StateStore:
+    """One state file, `<path>.lock` beside it. Safe across threads and processes."""
+
+    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout = lock_timeout
+        self._guard = threading.RLock()
+        self._depth = 0  # re-entrant: a second flock on a new fd would wait for ourselves
+
+    def load(self) -> Versioned:
+        """The state on disk; a missing file is the initial state at version 0."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return Versioned(RolloutState(), 0)
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StateError(f"{self.path}: not UTF-8 text (byte {exc.start})") from None
+        return parse_state(text, path=self.path)
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float | None = None) -> Iterator[None]:
+        """Exclusive advisory lock for a read-modify-write; raises StateError after `timeout`."""
+        with self._guard:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            held = contextlib.ExitStack()
+            wait = self.lock_timeout if timeout is None else timeout
+            try:
+                held.enter_context(exclusive_lock(self.lock_path, timeout=wait, what="state"))
+            except LockTimeout as exc:
+                raise StateError(str(exc)) from None
+            except OSError as exc:
+                raise StateError(f"{self.lock_path}: cannot lock: {exc.strerror or exc}") from None
+            with held:
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+
+    def commit(self, state: RolloutState, expected_version: int) -> Versioned:
+        """Write `state` as version expected+1, unless the file moved on: then StateChanged."""
+        with self.lock():
+            current = self.load()
+            if current.version != expected_version:
+                raise StateChanged(current)
+            return self._write(state, current.version + 1)
+
+    def update(self, fn: Callable[[Versioned], RolloutState | None]) -> Versioned | None:
+        """Read-modify-write under the lock; `fn` returning None means no change (no write)."""
+        with self.lock():
+            current = self.load()
+            changed = fn(current)
+            return None if changed is None else self._write(changed, current.version + 1)
+
+    def signature(self) -> tuple[int, int, int] | None:
+        """(inode, mtime_ns, size), or None without a file: a cheap "did it change" probe.
+        Every commit makes a new inode, so this changes even within one mtime tick."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _write(self, state: RolloutState, version: int) -> Versioned:
+        data = dump_state(state, version).encode()
+        try:
+            remove_stale_temps(self.path)  # safe: we hold the lock every writer takes
+            atomic_write(self.path, data)
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        return Versioned(state, version)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def dump_state(state: RolloutState, version: int) -> str:
+    """The TOML text for `state` at `version`. None values are left out (TOML has no null)."""
+    doc: dict[str, object] = {"schema": SCHEMA, "version": version}
+    doc["status"] = Status(state.status).value
+    doc["phase"] = state.phase
+    _put_time(doc, "phase_entered_at", state.phase_entered_at)
+    _put_time(doc, "started_at", state.started_at)
+    if state.hold_reason is not None:
+        doc["hold_reason"] = state.hold_reason
+    doc["updated_by"] = state.updated_by
+    _put_time(doc, "updated_at", state.updated_at)
+    if state.ticks:
+        doc["ticks"] = {
+            checklist: {item: _record(tick) for item, tick in items.items()}
+            for checklist, items in state.ticks.items()
+        }
+    if state.baseline is not None:
+        doc["baseline"] = _record(state.baseline) | {"values": dict(state.baseline.values)}
+    if state.rollback is not None:
+        doc["rollback"] = _record(state.rollback)
+    if state.history:
+        # Every key is written, which also keeps entries too long for tomli-w's inline form:
+        # history stays one readable [[history]] block per entry.
+        doc["history"] = [_record(entry) for entry in state.history]
+    return _HEADER + tomli_w.dumps(doc)
+
+
+_TIME_FIELDS = frozenset({"at", "captured_at", "started_at", "finished_at"})
+
+
+def _record(record: Tick | Baseline | RollbackRecord | HistoryEntry) -> dict[str, object]:
+    """A record as a TOML table: times as datetimes, statuses as strings, None left out."""
+    doc: dict[str, object] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if value is None:
+            continue
+        if f.name in _TIME_FIELDS:
+            value = _to_datetime(value)
+        doc[f.name] = value.value if isinstance(value, Status) else value
+    return doc
+
+
+def _put_time(doc: dict[str, object], key: str, value: float | None) -> None:
+    if value is not None:
+        doc[key] = _to_datetime(value)
+
+
+class _UtcTime(datetime):
+    """Printed the way people write UTC (2025-05-01T14:02:03Z); tomli-w writes str(value)."""
+
+    def __str__(self) -> str:
+        return self.isoformat().replace("+00:00", "Z")
+
+
+def _to_datetime(epoch: float) -> datetime:
+    try:
+        return _UtcTime.fromtimestamp(epoch, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"time {epoch!r} cannot be stored (not in years 1-9999)") from None
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def parse_state(text: str, *, path: Path | str | None = None) -> Versioned:
+    """Parse state TOML; anything wrong raises StateError "<path>: <where>: <problem>"."""
+    prefix = f"{path}: " if path is not None else ""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StateError(f"{prefix}not valid TOML: {exc}") from None
+    try:
+        return _read_document(_Table(doc, ""))
+    except _Bad as exc:
+        raise StateError(f"{prefix}{exc}") from None
+
+
+class _Bad(Exception):
+    """Internal: a problem at a key path, before the file's path is put in front."""
+
+
+_MISSING = object()
+_T = TypeVar("_T")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _read_document(top: _Table) -> Versioned:
+    schema = top.count("schema", default=SCHEMA)
+    if schema != SCHEMA:
+        raise _Bad(f"schema {schema} is not schema {SCHEMA}: written by another cockpit version?")
+    version = top.count("version")
+    state = RolloutState(
+        status=top.status("status"),
+        phase=top.count("phase", default=0),
+        phase_entered_at=top.maybe_moment("phase_entered_at"),
+        started_at=top.maybe_moment("started_at"),
+        hold_reason=top.maybe_text("hold_reason"),
+        ticks=_read_ticks(top.table("ticks")),
+        baseline=_read_baseline(top.table("baseline")),
+        rollback=_read_rollback(top.table("rollback")),
+        history=tuple(_read_history(t) for t in top.tables("history")),
+        updated_by=top.text("updated_by", default=""),
+        updated_at=top.maybe_moment("updated_at"),
+    )
+    return top.finish(Versioned(state, version))
+
+
+def _read_ticks(table: _Table | None) -> dict[str, dict[str, Tick]]:
+    if table is None:
+        return {}
+    return {
+        checklist: {item: t.finish(Tick(by=t.text("by"), at=t.moment("at"))) for item, t in items}
+        for checklist, items in ((name, table.subtables(name)) for name in table.names())
+    }
+
+
+def _read_baseline(t: _Table | None) -> Baseline | None:
+    if t is None:
+        return None
+    raw = t.table("values")
+    values = {} if raw is None else {name: raw.number(name) for name in raw.names()}
+    return t.finish(
+        Baseline(
+            values=values,
+            captured_at=t.moment("captured_at"),
+            window_s=t.number("window_s"),
+            by=t.text("by"),
+        )
+    )
+
+
+def _read_rollback(t: _Table | None) -> RollbackRecord | None:
+    if t is None:
+        return None
+    return t.finish(
+        RollbackRecord(
+            method=t.text("method"),
+            started_at=t.moment("started_at"),
+            by=t.text("by"),
+            reason=t.text("reason", default=""),
+            auto=t.flag("auto", default=False),
+            finished_at=t.maybe_moment("finished_at"),
+            ok=t.maybe_flag("ok"),
+            detail=t.text("detail", default=""),
+        )
+    )
+
+
+def _read_history(t: _Table) -> HistoryEntry:
+    return t.finish(
+        HistoryEntry(
+            at=t.moment("at"),
+            by=t.text("by"),
+            event=t.text("event"),
+            from_status=t.status("from_status"),
+            to_status=t.status("to_status"),
+            from_phase=t.count("from_phase"),
+            to_phase=t.count("to_phase"),
+            reason=t.text("reason", default=""),
+            forced=t.flag("forced", default=False),
+        )
+    )
+
+
+_TEXT, _COUNT, _NUMBER, _FLAG = "a string", "a whole number >= 0", "a number", "true or false"
+_MOMENT, _TABLE, _ARRAY = "a date-time like 2025-05-01T14:02:00Z", "a table", "an array of tables"
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    _TEXT: lambda v: isinstance(v, str),
+    _COUNT: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    _NUMBER: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    _FLAG: lambda v: isinstance(v, bool),
+    _MOMENT: lambda v: isinstance(v, datetime),
+    _TABLE: lambda v: isinstance(v, dict),
+    _ARRAY: lambda v: isinstance(v, list),
+}
+
+
+class _Table:
+    """Typed, strict access to one TOML table; remembers which keys were read so `finish()`
+    can refuse unknown ones (a hand edit with a typo must not be silently ignored)."""
+
+    def __init__(self, data: Mapping[str, object], where: str) -> None:
+        self._data = data
+        self._where = where
+        self._seen: set[str] = set()
+
+    def names(self) -> list[str]:
+        return list(self._data)
+
+    def name(self, key: str) -> str:
+        part = key if _BARE_KEY.fullmatch(key) else f'"{key}"'
+        return f"{self._where}.{part}" if self._where else part
+
+    def finish(self, value: _T) -> _T:
+        """`value`, once every key of this table has been read (else: unknown key)."""
+        unknown = [k for k in self._data if k not in self._seen]
+        if unknown:
+            raise _Bad(f"{self.name(unknown[0])}: unknown key")
+        return value
+
+    def get(self, key: str, expected: str, default: object) -> object:
+        self._seen.add(key)
+        value = self._data.get(key, _MISSING)
+        if value is _MISSING and default is not _MISSING:
+            return default
+        if value is _MISSING:
+            raise _Bad(f"{self.name(key)}: missing")
+        if not _CHECKS[expected](value):
+            raise _Bad(f"{self.name(key)}: expected {expected}, got {_describe(value)}")
+        return value
+
+    def text(self, key: str, default: object = _MISSING) -> str:
+        return cast(str, self.get(key, _TEXT, default))
+
+    def maybe_text(self, key: str) -> str | None:
+        return cast("str | None", self.get(key, _TEXT, None))
+
+    def count(self, key: str, default: object = _MISSING) -> int:
+        return cast(int, self.get(key, _COUNT, default))
+
+    def number(self, key: str) -> float:
+        return float(cast(float, self.get(key, _NUMBER, _MISSING)))
+
+    def flag(self, key: str, default: object = _MISSING) -> bool:
+        return cast(bool, self.get(key, _FLAG, default))
+
+    def maybe_flag(self, key: str) -> bool | None:
+        return cast("bool | None", self.get(key, _FLAG, None))
+
+    def moment(self, key: str) -> float:
+        value = cast(datetime, self.get(key, _MOMENT, _MISSING))
+        if value.tzinfo is None:
+            raise _Bad(f"{self.name(key)}: needs a UTC offset, e.g. 2025-05-01T14:02:00Z")
+        return value.timestamp()
+
+    def maybe_moment(self, key: str) -> float | None:
+        return None if key not in self._data else self.moment(key)
+
+    def status(self, key: str) -> Status:
+        value = self.text(key)
+        try:
+            return Status(value)
+        except ValueError:
+            names = [s.value for s in Status]
+            close = difflib.get_close_matches(value, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (one of {', '.join(names)})"
+            raise _Bad(f"{self.name(key)}: unknown status '{value}'{hint}") from None
+
+    def table(self, key: str) -> _Table | None:
+        value = self.get(key, _TABLE, None)
+        return None if value is None else _Table(cast("dict[str, object]", value), self.name(key))
+
+    def subtables(self, key: str) -> list[tuple[str, _Table]]:
+        """The tables inside table `key`, by name (each must be a table)."""
+        table = self.table(key)
+        if table is None:
+            return []
+        return [(name, cast(_Table, table.table(name))) for name in table.names()]
+
+    def tables(self, key: str) -> list[_Table]:
+        items = cast("list[object]", self.get(key, _ARRAY, []))
+        found = []
+        for i, item in enumerate(items):
+            where = f"{self.name(key)}[{i}]"
+            if not isinstance(item, dict):
+                raise _Bad(f"{where}: expected a table, got {_describe(item)}")
+            found.append(_Table(item, where))
+        return found
+
+
+def _describe(value: object) -> str:
+    simple = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    if type(value) in simple:
+        shown = repr(value)
+        return f"{simple[type(value)]} {shown}" if len(shown) <= 40 else simple[type(value)]
+    other = {datetime: "a date-time", list: "an array", dict: "a table"}
+    return other.get(type(value), type(value).__name__)
