@@ -161,7 +161,7 @@ def exclusive_lock(lock_path: Path, *, timeout: float, what: str = "file") -> It
                 if time.monotonic() >= deadline:
                     raise LockTimeout(what, lock_path, timeout, _read_holder(fd)) from None
                 time.sleep(pause)
-                pause = min(pause * 2, 0.05)
+                pause = min(pause * 2, 0.01)  # short: a commit holds the lock for milliseconds
         if writable:
             _write_holder(fd)
         try:
