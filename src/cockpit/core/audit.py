@@ -67,7 +67,8 @@ class AuditLog:
         gates: Sequence[Mapping[str, object]] | None = None,
         **extra: object,
     ) -> dict[str, Any]:
-        """Write one event durably (fsync'd before returning) and return it as written."""
+        """Write one event durably (fdatasync'd before returning) and return it as written:
+        JSON-ready values, with `time`, `operator`, `address` first and `prev` last."""
         clash = _RESERVED.intersection(extra)
         if clash:
             raise TypeError(f"audit fields {sorted(clash)} are set by the log itself")
@@ -98,7 +99,11 @@ class AuditLog:
         return entries
 
     def verify(self) -> str | None:
-        """None when the chain is intact, else one line naming where it breaks."""
+        """None when the chain is intact, else one line naming where it breaks.
+
+        A mismatch at line N means line N-1's bytes changed or lines between them went
+        missing, so the message names both. Nothing follows the last line: a hash chain alone
+        cannot tell whether it was edited or whether lines were cut from the end."""
         prev = ""
         try:
             for number, line in self._lines():
