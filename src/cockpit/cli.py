@@ -17,7 +17,10 @@ from cockpit.core.state import StateChanged, StateError
 EXAMPLES = {
     "validate": "cockpit validate -c cockpit.toml",
     "status": "cockpit status --json | jq .rollout.status",
-    "advance": 'cockpit advance\n  cockpit advance --force --reason "bake cut short: incident review signed off"',
+    "advance": (
+        "cockpit advance\n"
+        '  cockpit advance --force --reason "bake cut short: incident review signed off"'
+    ),
     "hold": 'cockpit hold --reason "investigating p99 spike on /api/farms"',
     "resume": "cockpit resume",
     "check": 'cockpit check "No critical errors in logs"\n  cockpit check 2',

@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 STAND_IN = """#!{python}
 import json, os, sys
 stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+argv = [os.path.basename(sys.argv[0])] + sys.argv[1:]
 with open(os.environ["STAND_IN_LOG"], "a") as log:
-    log.write(json.dumps({{"argv": [os.path.basename(sys.argv[0])] + sys.argv[1:], "stdin": stdin}}) + "\\n")
+    log.write(json.dumps({{"argv": argv, "stdin": stdin}}) + "\\n")
 print("stand-in", os.path.basename(sys.argv[0]), *sys.argv[1:])
 sys.exit(int(os.environ.get("STAND_IN_EXIT", "0")))
 """
@@ -102,9 +103,7 @@ def cockpit_run(tmp_path: Path, health_url: str) -> CockpitRun:
         path = bin_dir / tool
         path.write_text(STAND_IN.format(python=sys.executable))
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("COCKPIT_", "SSH_", "APP_URL"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COCKPIT_", "SSH_", "APP_URL"))}
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         USER="alice",

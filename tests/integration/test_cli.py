@@ -23,8 +23,18 @@ def test_validate_and_version(cockpit_run: CockpitRun) -> None:
 
 
 def test_every_command_help_shows_an_example(cockpit_run: CockpitRun) -> None:
-    for command in ("validate", "status", "advance", "hold", "resume", "check", "uncheck",
-                    "baseline", "rollback", "log"):
+    for command in (
+        "validate",
+        "status",
+        "advance",
+        "hold",
+        "resume",
+        "check",
+        "uncheck",
+        "baseline",
+        "rollback",
+        "log",
+    ):
         result = cockpit_run(command, "--help")
         assert result.returncode == 0
         assert "example:" in result.stdout, command
@@ -145,8 +155,11 @@ def test_two_operators_advancing_at_once_produce_one_advance(cockpit_run: Cockpi
     assert "state changed: now in phase 1 (by alice at" in loser
     status = json.loads(cockpit_run("status", "--json").stdout)
     assert status["rollout"]["phase"] == 1
-    advances = [e for e in map(json.loads, cockpit_run("log", "--json").stdout.splitlines())
-                if e["event"] == "advance"]
+    advances = [
+        e
+        for e in map(json.loads, cockpit_run("log", "--json").stdout.splitlines())
+        if e["event"] == "advance"
+    ]
     assert len(advances) == 1
 
 
@@ -156,7 +169,8 @@ def test_no_config_found_is_one_line(cockpit_run: CockpitRun) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "cockpit init" in result.stderr and "cockpit demo" in result.stderr
+    assert "cockpit init" in result.stderr
+    assert "cockpit demo" in result.stderr
 
 
 def test_bad_config_is_one_line_naming_file_line_key(cockpit_run: CockpitRun) -> None:
@@ -167,7 +181,9 @@ def test_bad_config_is_one_line_naming_file_line_key(cockpit_run: CockpitRun) ->
     assert "Traceback" not in result.stderr
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1
-    assert "cockpit.toml:" in line and "phase[1].failure[1]" in line and "http.p59" in line
+    assert "cockpit.toml:" in line
+    assert "phase[1].failure[1]" in line
+    assert "http.p59" in line
 
 
 def test_unknown_check_item_is_a_usage_error(cockpit_run: CockpitRun) -> None:

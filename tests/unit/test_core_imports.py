@@ -8,10 +8,7 @@ import cockpit.core
 
 
 def core_modules() -> list[str]:
-    return [
-        m.name
-        for m in pkgutil.walk_packages(cockpit.core.__path__, prefix="cockpit.core.")
-    ]
+    return [m.name for m in pkgutil.walk_packages(cockpit.core.__path__, prefix="cockpit.core.")]
 
 
 def test_there_are_core_modules_to_check() -> None:
@@ -27,5 +24,7 @@ def test_core_imports_neither_textual_nor_rich() -> None:
         "leaks = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(','.join(leaks))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

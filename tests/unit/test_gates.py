@@ -44,7 +44,9 @@ def make_plan() -> Plan:
         ),
         preflight_rules=(parse_rule("cache.up == 1"),),
         rollbacks=(RollbackMethod("flag", "Flag", 120.0, "app ok", traffic=0),),
-        auto_rollback=AutoRollback(when=(parse_rule("http.error_rate > 2% for 5m"),), method="flag"),
+        auto_rollback=AutoRollback(
+            when=(parse_rule("http.error_rate > 2% for 5m"),), method="flag"
+        ),
         baseline={"farms.p95": 800.0},
     )
 
@@ -151,9 +153,18 @@ def test_snapshot_json_shape_and_staleness() -> None:
     assert doc["rollout"]["phase_name"] == "Shadow"
     assert doc["rollout"]["traffic"] == 10
     assert doc["rollout"]["version"] == 7
-    assert doc["metrics"]["farms.p95"] == {"value": 120.0, "unit": "ms", "age_s": 10.0, "status": "stale"}
+    assert doc["metrics"]["farms.p95"] == {
+        "value": 120.0,
+        "unit": "ms",
+        "age_s": 10.0,
+        "status": "stale",
+    }
     assert doc["metrics"]["cache.hit_rate"]["status"] == "no data"
-    assert doc["sources"]["cache"] == {"up": False, "error": "connection refused", "last_ok_s": 30.0}
+    assert doc["sources"]["cache"] == {
+        "up": False,
+        "error": "connection refused",
+        "last_ok_s": 30.0,
+    }
     assert doc["sources"]["farms"] == {"up": None, "error": None, "last_ok_s": None}
     gate = doc["gates"][0]
     assert set(gate) == {"phase", "kind", "rule", "verdict", "value", "reason"}

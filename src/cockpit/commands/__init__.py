@@ -1,1 +1,1 @@
-"""The headless commands behind `cockpit COMMAND`; each takes parsed args and returns an exit code."""
+"""The headless commands behind `cockpit COMMAND`: each takes parsed args, returns an exit code."""

@@ -25,7 +25,9 @@ def load(args: argparse.Namespace) -> Plan:
 def open_cockpit(args: argparse.Namespace) -> Cockpit:
     plan = load(args)
     stale_after = {name: spec.stale_after_s for name, spec in plan.sources.items()}
-    return Cockpit(plan=plan, operator=current_operator(), metrics=MetricStore(stale_after=stale_after))
+    return Cockpit(
+        plan=plan, operator=current_operator(), metrics=MetricStore(stale_after=stale_after)
+    )
 
 
 def confirm(args: argparse.Namespace, question: str, *, typed: str | None = None) -> bool:

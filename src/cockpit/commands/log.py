@@ -34,9 +34,8 @@ def format_entry(entry: dict[str, object]) -> str:
     parts = [str(entry.get("time", "?")), str(who), str(entry.get("event", "?"))]
     before, after = entry.get("before"), entry.get("after")
     if isinstance(before, dict) and isinstance(after, dict):
-        parts.append(
-            f"{before.get('status')}/{before.get('phase')} -> {after.get('status')}/{after.get('phase')}"
-        )
+        was = f"{before.get('status')}/{before.get('phase')}"
+        parts.append(f"{was} -> {after.get('status')}/{after.get('phase')}")
     for key in ("item", "method", "step", "error"):
         if entry.get(key):
             parts.append(f"{key}={entry[key]}")

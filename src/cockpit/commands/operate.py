@@ -12,7 +12,7 @@ from cockpit.core.control import Applied, Cockpit, Refused
 from cockpit.core.durations import DurationError, format_duration, parse_duration
 from cockpit.core.engine import collect
 from cockpit.core.gates import gate_blockers
-from cockpit.core.rollout import (
+from cockpit.core.rollout_events import (
     Advance,
     CaptureBaseline,
     Check,
@@ -75,7 +75,9 @@ def advance(args: argparse.Namespace) -> int:
             print(f"  - {line}", file=sys.stderr)
         raise Refused("advance refused (use --force --reason R to override)")
     target = cockpit.plan.phase(seen.state.phase + 1)
-    goal = f"phase {seen.state.phase + 1} {target.name} ({target.traffic}%)" if target else "complete"
+    goal = (
+        f"phase {seen.state.phase + 1} {target.name} ({target.traffic}%)" if target else "complete"
+    )
     forced = f", overriding {len(snapshot.blockers)} blockers" if snapshot.blockers else ""
     if not confirm(args, f"Advance to {goal}{forced}?"):
         raise Refused("not confirmed: nothing changed")
@@ -158,10 +160,11 @@ def rollback(args: argparse.Namespace) -> int:
             for step in rollback_steps(plan, method.name, seen.state.phase):
                 print(f"    {step.describe(plan.secrets)}")
         return 0
-    method = plan.rollback(args.method)
-    if method is None:
+    chosen = plan.rollback(args.method)
+    if chosen is None:
         names = ", ".join(m.name for m in plan.rollbacks)
         raise UsageError(f"no rollback method '{args.method}' (methods: {names})")
+    method = chosen
     steps = rollback_steps(plan, method.name, seen.state.phase)
     if args.dry_run:
         print(f"dry run: rollback '{method.name}' ({method.title}) would:")

@@ -64,7 +64,9 @@ def describe_snapshot(snapshot: Snapshot, checklist: tuple[str, tuple[str, ...]]
     phase = plan.phase(state.phase)
     if phase is not None and state.phase_entered_at is not None:
         in_phase = snapshot.taken_at - state.phase_entered_at
-        lines.append(f"  in phase {format_duration(in_phase)} of {format_duration(phase.bake_s)} bake")
+        lines.append(
+            f"  in phase {format_duration(in_phase)} of {format_duration(phase.bake_s)} bake"
+        )
     if state.hold_reason:
         lines.append(f"  held: {state.hold_reason}")
     if state.rollback is not None:

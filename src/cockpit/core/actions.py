@@ -175,12 +175,23 @@ def verify(
         try:
             answer = httpx.get(step.verify_url, timeout=try_timeout_s)
             if 200 <= answer.status_code < 300:
-                return StepResult(step, True, f"HTTP {answer.status_code}", answer.status_code,
-                                  time.monotonic() - started)
+                return StepResult(
+                    step,
+                    True,
+                    f"HTTP {answer.status_code}",
+                    answer.status_code,
+                    time.monotonic() - started,
+                )
             last = f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
             last = str(exc) or type(exc).__name__
         if time.monotonic() - started >= step.verify_for_s:
-            return StepResult(step, False, last, None, time.monotonic() - started,
-                              error=f"verify failed: {step.verify_url}: {last}")
+            return StepResult(
+                step,
+                False,
+                last,
+                None,
+                time.monotonic() - started,
+                error=f"verify failed: {step.verify_url}: {last}",
+            )
         sleep(1.0)

@@ -22,6 +22,8 @@ from cockpit.core.catalog import Catalog, source_fields
 from cockpit.core.config_locate import KeyPath, locate
 from cockpit.core.config_models import (
     CockpitConfig,
+    HttpAction,
+    NotifySection,
     PrometheusSource,
     RollbackSection,
     describe,
@@ -30,6 +32,8 @@ from cockpit.core.config_models import (
 from cockpit.core.interpolate import InterpolationError, interpolate
 from cockpit.core.plan import (
     AutoRollback,
+    HttpRequest,
+    Notify,
     Phase,
     Plan,
     RollbackMethod,
@@ -217,6 +221,7 @@ class _Builder:
             rollbacks=rollbacks,
             traffic=self.traffic(),
             auto_rollback=self.auto_rollback(rollbacks),
+            notify=_notify(config.notify) if config.notify is not None else None,
             baseline=self.baseline(),
             theme=config.rollout.theme,
             keymap=dict(config.keymap),
@@ -286,6 +291,7 @@ class _Builder:
             return None
         return TrafficAction(
             run=tuple(section.run) if section.run is not None else None,
+            http=_http_request(section.http) if section.http is not None else None,
             stdin=section.stdin,
             then=tuple(tuple(argv) for argv in section.then),
             verify=section.verify,
@@ -360,4 +366,22 @@ def _rollback_method(section: RollbackSection) -> RollbackMethod:
         traffic=section.traffic,
         manual=section.manual,
         verify=section.verify,
+        timeout_s=section.timeout,
+    )
+
+
+def _http_request(section: HttpAction) -> HttpRequest:
+    return HttpRequest(
+        url=str(section.url),
+        method=section.method,
+        headers=dict(section.headers),
+        json=section.body,
+    )
+
+
+def _notify(section: NotifySection) -> Notify:
+    return Notify(
+        slack=str(section.slack) if section.slack else None,
+        webhook=str(section.webhook) if section.webhook else None,
+        summary_every_s=section.summary_every,
     )

@@ -26,12 +26,12 @@ from cockpit.core.gates import GateResult
 from cockpit.core.metrics.store import MetricStore
 from cockpit.core.operator import Operator
 from cockpit.core.plan import Plan
-from cockpit.core.rollout import (
+from cockpit.core.rollout import RolloutMachine
+from cockpit.core.rollout_events import (
     Action,
     Event,
     Hold,
     RollbackFinished,
-    RolloutMachine,
     RunRollback,
     SetTraffic,
 )
@@ -128,8 +128,14 @@ class Cockpit:
         failed = next((r for r in results if not r.ok), None)
         seen = self.store.load()
         if isinstance(action, RunRollback):
-            detail = "" if failed is None else f"{failed.step.describe(self.plan.secrets)}: {failed.error}"
-            self.apply(seen, RollbackFinished(by=str(self.operator), ok=failed is None, detail=detail))
+            detail = (
+                ""
+                if failed is None
+                else f"{failed.step.describe(self.plan.secrets)}: {failed.error}"
+            )
+            self.apply(
+                seen, RollbackFinished(by=str(self.operator), ok=failed is None, detail=detail)
+            )
         elif failed is not None:
             # A phase entered without its traffic change must not be advanced further by accident.
             reason = f"traffic change to {action.percent}% failed: {failed.error}"

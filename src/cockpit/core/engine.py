@@ -8,13 +8,14 @@ which is the honest answer until it can be measured.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from cockpit.core.metrics.store import MetricStore
 from cockpit.core.plan import Plan, SourceSpec
 
 # kind -> coroutine function that polls one source until cancelled, recording into the store
-PollLoop = Callable[[SourceSpec, MetricStore], Awaitable[None]]
+PollLoop = Callable[[SourceSpec, MetricStore], Coroutine[Any, Any, None]]
 POLLERS: dict[str, PollLoop] = {}
 
 
@@ -23,7 +24,9 @@ def pollable_sources(plan: Plan) -> list[SourceSpec]:
 
 
 async def _collect(plan: Plan, store: MetricStore, seconds: float) -> None:
-    tasks = [asyncio.create_task(POLLERS[s.kind](s, store)) for s in pollable_sources(plan)]
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(POLLERS[s.kind](s, store)) for s in pollable_sources(plan)
+    ]
     try:
         await asyncio.sleep(seconds)
     finally:

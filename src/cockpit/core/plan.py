@@ -24,6 +24,16 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class HttpRequest:
+    """An HTTP action: the body is any TOML value, sent as JSON."""
+
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: object = None
+
+
+@dataclass(frozen=True)
 class RollbackMethod:
     name: str
     title: str
@@ -33,11 +43,13 @@ class RollbackMethod:
     traffic: int | None = None  # set traffic to this percent via [traffic]
     manual: str | None = None  # a step the operator confirms by hand
     verify: str | None = None  # URL that must answer 2xx afterwards
+    timeout_s: float = 300.0  # per step
 
 
 @dataclass(frozen=True)
 class TrafficAction:
     run: tuple[str, ...] | None = None  # argv; placeholders like {percent} filled at run time
+    http: HttpRequest | None = None
     stdin: str | None = None
     then: tuple[tuple[str, ...], ...] = ()
     verify: str | None = None
@@ -53,6 +65,13 @@ class AutoRollback:
     on_unknown: str = "hold"  # hold | page | rollback
     unknown_for_s: float = 300.0
     cooldown_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Notify:
+    slack: str | None = None  # Slack incoming-webhook URL
+    webhook: str | None = None  # generic JSON POST
+    summary_every_s: float = 4 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,7 @@ class Plan:
     rollbacks: tuple[RollbackMethod, ...] = ()
     traffic: TrafficAction | None = None
     auto_rollback: AutoRollback | None = None
+    notify: Notify | None = None
     baseline: Mapping[str, float] = field(default_factory=dict)  # configured, base units
     theme: str = "dark"
     keymap: Mapping[str, str] = field(default_factory=dict)

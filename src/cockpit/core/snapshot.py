@@ -100,9 +100,7 @@ def build_snapshot(
 
 def exit_status(snapshot: Snapshot) -> int:
     """`status` exit code: 1 a failure/auto-rollback rule FAILs, 3 anything UNKNOWN, else 0."""
-    if any(
-        g.verdict is Verdict.FAIL and g.kind is not GateKind.SUCCESS for g in snapshot.gates
-    ):
+    if any(g.verdict is Verdict.FAIL and g.kind is not GateKind.SUCCESS for g in snapshot.gates):
         return 1
     if any(g.verdict is Verdict.UNKNOWN for g in snapshot.gates):
         return 3
