@@ -10,7 +10,7 @@ from cockpit.core.actions import Step, StepResult, rollback_steps
 from cockpit.core.baseline import capture_values
 from cockpit.core.control import Applied, Cockpit, Refused
 from cockpit.core.durations import DurationError, format_duration, parse_duration
-from cockpit.core.engine import collect
+from cockpit.core.engine import collect, pollable_sources
 from cockpit.core.gates import gate_blockers
 from cockpit.core.rollout_events import (
     Advance,
@@ -136,6 +136,9 @@ def baseline(args: argparse.Namespace) -> int:
     except DurationError as exc:
         raise UsageError(f"--for: {exc}") from None
     cockpit = open_cockpit(args)
+    if not pollable_sources(cockpit.plan):
+        kinds = ", ".join(sorted({s.kind for s in cockpit.plan.sources.values()}))
+        raise Refused(f"nothing can be measured: no poller for any source kind yet ({kinds})")
     started = cockpit.clock()
     collect(cockpit.plan, cockpit.metrics, window)
     values = capture_values(cockpit.plan, cockpit.metrics, started, cockpit.clock())

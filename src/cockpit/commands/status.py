@@ -6,8 +6,10 @@ import argparse
 import json
 
 from cockpit.commands.common import clock_time, load, open_cockpit
+from cockpit.core.catalog import Unit
 from cockpit.core.durations import format_duration
 from cockpit.core.plan import Plan
+from cockpit.core.quantities import format_value
 from cockpit.core.snapshot import Snapshot, describe_age, exit_status, snapshot_to_json
 
 
@@ -73,6 +75,7 @@ def describe_snapshot(snapshot: Snapshot, checklist: tuple[str, tuple[str, ...]]
         rb = state.rollback
         outcome = {True: "done", False: f"FAILED: {rb.detail}", None: "in progress or interrupted"}
         lines.append(f"  rollback '{rb.method}' by {rb.by}: {outcome[rb.ok]}")
+    lines += _baseline_lines(snapshot)
     lines.append("gates:")
     for gate in snapshot.gates:
         value = gate.value_text or "-"
@@ -100,4 +103,23 @@ def describe_snapshot(snapshot: Snapshot, checklist: tuple[str, tuple[str, ...]]
         lines += [f"  - {b}" for b in snapshot.blockers]
     elif state.status.value in ("pending", "running"):
         lines.append("ready to advance")
+    return lines
+
+
+def _baseline_lines(snapshot: Snapshot) -> list[str]:
+    """Configured and captured baselines side by side; the captured one is what gates use."""
+    plan, captured = snapshot.plan, snapshot.state.baseline
+    names = sorted(set(plan.baseline) | set(captured.values if captured else {}))
+    if not names:
+        return []
+    when = f" (captured {clock_time(captured.captured_at)} by {captured.by})" if captured else ""
+    lines = [f"baseline{when}:"]
+    for name in names:
+        unit = plan.catalog.unit(name) or Unit.NUMBER
+        parts = []
+        if name in plan.baseline:
+            parts.append(f"configured {format_value(plan.baseline[name], unit)}")
+        if captured and name in captured.values:
+            parts.append(f"captured {format_value(captured.values[name], unit)} (used)")
+        lines.append(f"  {name:22} {', '.join(parts)}")
     return lines

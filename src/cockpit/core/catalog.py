@@ -107,7 +107,15 @@ class Catalog:
         return sorted(self._units)
 
     def suggest(self, metric: str) -> str | None:
-        """The closest known name, for a did-you-mean."""
+        """The closest known name, for a did-you-mean.
+
+        Two swapped neighbours ("p59" for "p95") come first: difflib alone ranks them no
+        closer than any one-letter change ("p99").
+        """
+        for i in range(len(metric) - 1):
+            swapped = metric[:i] + metric[i + 1] + metric[i] + metric[i + 2 :]
+            if swapped != metric and swapped in self._units:
+                return swapped
         close = difflib.get_close_matches(metric, self._units, n=1, cutoff=0.6)
         return close[0] if close else None
 

@@ -100,7 +100,21 @@ class Cockpit:
         for step in self.steps_for(action):
             described = step.describe(self.plan.secrets)
             self.audit.append("action.start", operator=self.operator, step=described)
-            result = self._run_step(step, confirm_manual)
+            try:
+                result = self._run_step(step, confirm_manual)
+            except KeyboardInterrupt:
+                # Ctrl-C mid-action: record it and settle the state as failed, so the
+                # rollout is not left "rolling back" forever; then let the interrupt go on.
+                interrupted = StepResult(step, False, error="interrupted by the operator")
+                self.audit.append(
+                    "action.end",
+                    operator=self.operator,
+                    step=described,
+                    ok=False,
+                    error=interrupted.error,
+                )
+                self._settle(action, [*results, interrupted])
+                raise
             self.audit.append(
                 "action.end",
                 operator=self.operator,

@@ -209,7 +209,7 @@ def check_rule(rule: Rule, catalog: Catalog) -> None:
     """Refuse a rule whose metric the config cannot produce or whose unit does not fit it."""
     unit = catalog.unit(rule.metric)
     if unit is None:
-        close = _did_you_mean(rule.metric, catalog)
+        close = catalog.suggest(rule.metric)
         hint = f" (did you mean {quote(close)}?)" if close else ""
         raise RuleError(f"unknown metric {quote(rule.metric)}{hint}")
     bare_zero = rule.unit is None and rule.threshold == 0
@@ -235,16 +235,6 @@ def check_rule(rule: Rule, catalog: Catalog) -> None:
             raise RuleError(f"{rule.metric} is a percentage, not {quote(rule.unit)}: {hint}")
     elif rule.unit is not None:
         raise RuleError(f"{rule.metric} takes a plain number, not {quote(rule.unit)}")
-
-
-def _did_you_mean(metric: str, catalog: Catalog) -> str | None:
-    """Two swapped neighbours ("p59" for "p95") first: difflib alone ranks them no closer
-    than any one-letter change ("p99")."""
-    for i in range(len(metric) - 1):
-        swapped = metric[:i] + metric[i + 1] + metric[i] + metric[i + 2 :]
-        if swapped != metric and swapped in catalog:
-            return swapped
-    return catalog.suggest(metric)
 
 
 def evaluate(

@@ -1,0 +1,157 @@
+"""Operator commands applied for real: CAS on the state file, audit lines, actions, settling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.core.catalog import Catalog
+from cockpit.core.control import Cockpit, Refused
+from cockpit.core.metrics.store import MetricStore
+from cockpit.core.operator import Operator
+from cockpit.core.plan import Phase, Plan, RollbackMethod, TrafficAction
+from cockpit.core.rollout_events import Advance, Hold, Rollback, SetTraffic
+from cockpit.core.rollout_model import Status
+from cockpit.core.state import StateChanged
+
+ALICE = Operator("alice", "10.0.0.5")
+SECRET = "hunter2-token"
+
+
+def make_cockpit(tmp_path: Path, *, traffic_exit: int = 0) -> Cockpit:
+    record = tmp_path / "calls.txt"
+    script = (
+        "import sys; "
+        f"log = open({str(record)!r}, 'a'); "
+        "log.write(' '.join(sys.argv[1:]) + '|' + sys.stdin.read() + '\\n'); "
+        f"print('deploying with {SECRET}'); sys.exit({traffic_exit})"
+    )
+    plan = Plan(
+        name="t",
+        config_path=tmp_path / "cockpit.toml",
+        state_path=tmp_path / "state" / "state.toml",
+        audit_path=tmp_path / "state" / "audit.jsonl",
+        sources={},
+        catalog=Catalog({}),
+        phases=(Phase("Shadow", 10, 0.0), Phase("Full", 100, 0.0)),
+        rollbacks=(
+            RollbackMethod("flag", "Flag", 120.0, "app ok", traffic=0),
+            RollbackMethod("disable", "Manual", None, "last resort", manual="edit farm.service.ts"),
+        ),
+        traffic=TrafficAction(
+            run=(sys.executable, "-c", script, "set", "{percent}"), stdin="{phase}"
+        ),
+        secrets=frozenset({SECRET}),
+    )
+    clock = iter(float(t) for t in range(1_800_000_000, 1_800_001_000))
+    return Cockpit(plan=plan, operator=ALICE, metrics=MetricStore(), clock=lambda: next(clock))
+
+
+def test_apply_commits_and_audits(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    seen = cockpit.store.load()
+    applied = cockpit.apply(seen, Advance(by=str(ALICE), force=True, reason="go"))
+    assert applied.after.version == seen.version + 1
+    assert applied.after.state.status is Status.RUNNING
+    assert applied.actions == (SetTraffic(10, 1),)
+    assert cockpit.store.load().state.phase == 1
+    [entry] = cockpit.audit.read()
+    assert entry["event"] == "advance"
+    assert entry["operator"] == "alice"
+    assert entry["address"] == "10.0.0.5"
+    assert entry["before"] == {"status": "pending", "phase": 0, "traffic": 0, "version": 0}
+    assert entry["after"] == {"status": "running", "phase": 1, "traffic": 10, "version": 1}
+    assert entry["force"] is True
+
+
+def test_refused_event_changes_nothing(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    with pytest.raises(Refused):
+        cockpit.apply(cockpit.store.load(), Hold(by="alice", reason="not running yet"))
+    assert cockpit.store.load().version == 0
+    assert cockpit.audit.read() == []
+
+
+def test_stale_version_loses_the_race(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    seen = cockpit.store.load()
+    cockpit.apply(seen, Advance(by="bob", force=True, reason="first"))
+    with pytest.raises(StateChanged, match=r"state changed: now in phase 1 \(by bob at"):
+        cockpit.apply(seen, Advance(by="alice", force=True, reason="second"))
+    assert [e["event"] for e in cockpit.audit.read()] == ["advance"]
+
+
+def test_traffic_action_runs_with_placeholders_and_audits_masked(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    applied = cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    [result] = cockpit.run_action(applied.actions[0], confirm_manual=lambda text: False)
+    assert result.ok
+    assert (tmp_path / "calls.txt").read_text() == "set 10|1\n"
+    events = cockpit.audit.read()
+    assert [e["event"] for e in events] == ["advance", "action.start", "action.end"]
+    assert events[2]["ok"] is True
+    assert SECRET not in (tmp_path / "state" / "audit.jsonl").read_text()
+    assert "deploying with ****" in events[2]["output"]
+
+
+def test_failed_traffic_change_holds_the_rollout(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path, traffic_exit=4)
+    applied = cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    [result] = cockpit.run_action(applied.actions[0], confirm_manual=lambda text: False)
+    assert not result.ok
+    state = cockpit.store.load().state
+    assert state.status is Status.HOLDING
+    assert state.hold_reason is not None
+    assert "traffic change to 10% failed" in state.hold_reason
+    assert "exited with status 4" in state.hold_reason
+
+
+def test_rollback_that_succeeds_ends_rolled_back(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    applied = cockpit.apply(cockpit.store.load(), Rollback(by="alice", method="flag"))
+    results = cockpit.run_action(applied.actions[0], confirm_manual=lambda text: False)
+    assert [r.ok for r in results] == [True]
+    assert (tmp_path / "calls.txt").read_text().splitlines()[-1] == "set 0|1"
+    state = cockpit.store.load().state
+    assert state.status is Status.ROLLED_BACK
+    assert state.rollback is not None
+    assert state.rollback.ok is True
+
+
+def test_manual_step_not_confirmed_leaves_the_rollback_failed(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    applied = cockpit.apply(cockpit.store.load(), Rollback(by="alice", method="disable"))
+    asked: list[str] = []
+    cockpit.run_action(applied.actions[0], confirm_manual=lambda text: asked.append(text) or False)
+    assert asked == ["edit farm.service.ts"]
+    state = cockpit.store.load().state
+    assert state.status is Status.ROLLING_BACK
+    assert state.rollback is not None
+    assert state.rollback.ok is False
+    assert "manual step not confirmed" in state.rollback.detail
+    # The operator can now pick another method.
+    again = cockpit.apply(cockpit.store.load(), Rollback(by="alice", method="flag"))
+    assert again.after.state.rollback is not None
+    assert again.after.state.rollback.method == "flag"
+
+
+def test_interrupt_mid_rollback_is_recorded_not_left_running(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    applied = cockpit.apply(cockpit.store.load(), Rollback(by="alice", method="disable"))
+
+    def ctrl_c(text: str) -> bool:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cockpit.run_action(applied.actions[0], confirm_manual=ctrl_c)
+    state = cockpit.store.load().state
+    assert state.rollback is not None
+    assert state.rollback.ok is False
+    assert "interrupted by the operator" in state.rollback.detail
+    ends = [e for e in cockpit.audit.read() if e["event"] == "action.end"]
+    assert ends[-1]["error"] == "interrupted by the operator"
