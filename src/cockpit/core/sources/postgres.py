@@ -1,0 +1,244 @@
+"""`kind = "postgres"`: connection counts, slow queries and statement rates from one connection.
+
+One psycopg 3 async connection per source (autocommit, application_name 'cockpit',
+statement_timeout set once per connection), reopened on the next poll after any failure.
+Each poll runs two independent reads: pg_stat_activity (connection fields, slow queries) and
+pg_stat_statements (queries_per_min, mean_query_ms). A read refused for lack of privilege is
+switched off with the reason shown, and retried every RETRY_DISABLED_S in case it was granted;
+the other read keeps working. Field meanings and scope: see `postgres_queries`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+
+from cockpit.core.plan import SourceSpec
+from cockpit.core.sources import postgres_queries as q
+from cockpit.core.sources.base import PollResult, Reading, SourceDown, one_line
+
+RETRY_DISABLED_S = 300.0
+# The poll's own deadline is a little inside spec.timeout_s so that it, not the scheduler's
+# wait_for, ends a hung poll: the connection is then dropped here and the message is ours.
+DEADLINE_SHARE = 0.9
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+
+
+class _QuietAbandon(logging.Filter):
+    """Drops psycopg's warnings about the connections `_abandon` closes on purpose: the
+    source reports the timeout itself, and a stray log line would land in the TUI."""
+
+    EXPECTED = ("query cancellation interrupted", "query not terminated after cancellation")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.EXPECTED)
+
+
+_QUIET_ABANDON = _QuietAbandon()
+
+
+class _ConnectionLost(Exception):
+    """The connection broke mid-poll: the poll is a SourceDown and the connection is dropped."""
+
+
+@dataclass
+class _Switch:
+    """A read that was refused (privilege): off until `until`, with the reason shown."""
+
+    until: float = 0.0
+    reason: str = ""
+
+
+class PostgresSource:
+    def __init__(self, spec: SourceSpec, *, clock: Callable[[], float] = time.time) -> None:
+        self.spec = spec
+        self._clock = clock
+        settings = spec.settings
+        self._dsn = str(settings["dsn"])
+        self._slow_s = float(_setting(settings, "slow_query_s", 2.0))
+        self._connect_timeout_s = float(_setting(settings, "connect_timeout_s", 5.0))
+        self._statement_timeout_s = float(_setting(settings, "statement_timeout_s", 2.0))
+        self._window = q.StatementWindow(float(_setting(settings, "window_s", 60.0)))
+        self._conn: Conn | None = None
+        self._activity_off = _Switch()
+        self._statements_off = _Switch()
+        logging.getLogger("psycopg").addFilter(_QUIET_ABANDON)  # once: filters are a set
+
+    async def poll(self, planned_at: float) -> PollResult:
+        budget = self.spec.timeout_s * DEADLINE_SHARE
+        try:
+            return await _bounded(self._poll_once(), budget, self._drop)
+        except TimeoutError:
+            await self._drop()
+            return SourceDown(f"timed out after {self.spec.timeout_s:g}s")
+        except _ConnectionLost as lost:
+            await self._drop()
+            return SourceDown(str(lost))
+        except psycopg.Error as error:  # connecting: refused, auth, DNS, a bad DSN
+            await self._drop()
+            return SourceDown(q.describe_connect_error(error))
+
+    async def close(self) -> None:
+        await self._drop()
+
+    # -- one poll ------------------------------------------------------------------------------
+
+    async def _poll_once(self) -> Reading:
+        conn = await self._connection()
+        now = self._clock()
+        activity = await self._read(conn, self._activity_off, q.ACTIVITY_FIELDS, now,
+                                    self._activity)  # fmt: skip
+        statements = await self._read(conn, self._statements_off, q.STATEMENT_FIELDS, now,
+                                      self._statements)  # fmt: skip
+        values: dict[str, float | None] = {**activity.values, **statements.values, "up": 1.0}
+        reasons = {**activity.reasons, **statements.reasons}
+        details = {**activity.details, **statements.details}
+        return Reading(values, reasons, details)
+
+    async def _read(
+        self,
+        conn: Conn,
+        switch: _Switch,
+        fields: tuple[str, ...],
+        now: float,
+        read: Callable[[Conn, float], Awaitable[q.Fields]],
+    ) -> q.Fields:
+        """One read with its failures as data; only a broken connection escapes."""
+        if now < switch.until:
+            self._after_failure(fields)
+            return q.unknown(fields, switch.reason)
+        try:
+            return await read(conn, now)
+        except psycopg.Error as error:
+            if conn.closed or conn.broken:
+                lost = q.describe_connect_error(error)
+                raise _ConnectionLost(f"connection lost: {lost}") from error
+            self._after_failure(fields)
+            if isinstance(error, errors.InsufficientPrivilege):
+                switch.until = now + RETRY_DISABLED_S
+                switch.reason = f"{one_line(error)} (read off, retried every 5 min)"
+                return q.unknown(fields, switch.reason)
+            if isinstance(error, errors.QueryCanceled):
+                limit = f"statement_timeout {self._statement_timeout_s:g}s"
+                return q.unknown(fields, f"query cancelled by the server ({limit})")
+            return q.unknown(fields, one_line(error))
+
+    def _after_failure(self, fields: tuple[str, ...]) -> None:
+        if fields == q.STATEMENT_FIELDS:
+            self._window.forget()  # a gap: the next delta starts afresh
+
+    async def _activity(self, conn: Conn, now: float) -> q.Fields:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(q.ACTIVITY_SQL, {"slow_s": self._slow_s, "top": q.SLOW_TOP})
+            row = await cur.fetchone()
+        if row is None:
+            return q.unknown(q.ACTIVITY_FIELDS, "pg_stat_activity returned no row")
+        return q.activity_fields(row)
+
+    async def _statements(self, conn: Conn, now: float) -> q.Fields:
+        async with conn.cursor() as cur:
+            await cur.execute(q.EXTENSION_SQL)
+            installed = await cur.fetchone()
+            if installed is None:
+                self._window.forget()
+                return q.unknown(q.STATEMENT_FIELDS, q.NOT_INSTALLED)
+            schema, version = str(installed[0]), str(installed[1])
+            old = q.too_old(version)
+            if old is not None:
+                self._window.forget()
+                return q.unknown(q.STATEMENT_FIELDS, old)
+            await cur.execute(q.statements_sql(schema))
+            row = await cur.fetchone()
+        if row is None:
+            self._window.forget()
+            return q.unknown(q.STATEMENT_FIELDS, "pg_stat_statements_info returned no row")
+        calls, total_ms, dealloc, stats_reset = row
+        sample = q.StatementSample(now, float(calls), float(total_ms), int(dealloc), stats_reset)
+        return self._window.add(sample)
+
+    # -- the connection ------------------------------------------------------------------------
+
+    async def _connection(self) -> Conn:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        self._window.forget()  # possibly another server now (failover): deltas start afresh
+        conn = await psycopg.AsyncConnection.connect(
+            self._dsn,
+            autocommit=True,
+            prepare_threshold=None,  # no server-side prepared statements: pooler friendly
+            application_name="cockpit",
+            connect_timeout=max(2, math.ceil(self._connect_timeout_s)),  # libpq: whole seconds
+        )
+        try:
+            await conn.execute(q.set_statement_timeout_sql(self._statement_timeout_s))
+        except BaseException:
+            await _close_quietly(conn)
+            raise
+        self._conn = conn
+        return conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await _close_quietly(conn)
+
+
+async def _close_quietly(conn: Conn) -> None:
+    # close() only writes a Terminate message to a non-blocking socket: it cannot hang.
+    with contextlib.suppress(Exception):
+        await conn.close()
+
+
+async def _bounded(
+    work: Awaitable[T], budget_s: float, on_abandon: Callable[[], Awaitable[None]]
+) -> T:
+    """`work` within `budget_s`, else TimeoutError, with the connection dropped either way.
+
+    Not asyncio.timeout: psycopg answers the cancellation of a running query by asking the
+    server to cancel it and waiting for that (up to 10 s), which against a hung server would
+    stretch a 1 s timeout to 11 s. A second cancellation makes psycopg give up at once and
+    close the connection (psycopg#1435), so an overdue poll is cancelled until it ends.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=budget_s)
+    except asyncio.CancelledError:  # the scheduler's own deadline came first
+        await _abandon(task)
+        await on_abandon()
+        raise
+    if task in done:
+        return task.result()
+    await _abandon(task)
+    await on_abandon()
+    raise TimeoutError
+
+
+async def _abandon(task: asyncio.Future[Any]) -> None:
+    for _ in range(5):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=0.05)
+        if done:
+            break
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log "exception never retrieved"
+
+
+def _setting(settings: Mapping[str, object], key: str, default: float) -> float:
+    value = settings.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, int | float):
+        return float(value)
+    raise TypeError(f"setting {key} must be a number, got {value!r}")
