@@ -20,6 +20,7 @@ from cockpit.core.plan import SourceSpec
 from cockpit.core.sources import postgres_queries as q
 from cockpit.core.sources.base import PollResult, Reading, SourceDown
 from cockpit.core.sources.postgres import RETRY_DISABLED_S, PostgresSource
+from tests.servers import postgres_server as postgres_server_module
 from tests.servers.postgres_server import PgDatabase, PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -380,7 +381,7 @@ async def test_stopped_server_is_down_then_recovers(
 
 
 async def test_hung_server_times_out_then_recovers(
-    postgres_server: PostgresServer, pg_database: PgDatabase
+    postgres_server: PostgresServer, pg_database: PgDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = make_source(pg_database.dsn, timeout_s=1.0)
     try:
@@ -398,6 +399,16 @@ async def test_hung_server_times_out_then_recovers(
             result = await poll(source)
         assert isinstance(result, Reading), result
         assert result.values["up"] == 1.0
+        # psycopg's warning about the connection dropped on purpose stays out of the TUI.
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
     finally:
         postgres_server.resume()
         await source.close()
+
+
+def test_missing_server_binaries_fail_with_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres_server_module, "find_bindir", lambda: None)
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y postgresql-15"):
+        PostgresServer.create()

@@ -14,6 +14,7 @@ from psycopg import errors
 
 from cockpit.core.plan import SourceSpec
 from cockpit.core.sources import postgres_queries as q
+from cockpit.core.sources.base import SourceDown
 from cockpit.core.sources.postgres import RETRY_DISABLED_S, PostgresSource, _bounded
 
 RESET_AT = datetime(2025, 1, 1, tzinfo=UTC)
@@ -308,3 +309,11 @@ async def test_work_within_budget_returns_its_result() -> None:
         raise AssertionError("nothing to drop")
 
     assert await _bounded(quick(), 1.0, drop) == 7
+
+
+async def test_a_malformed_dsn_is_a_one_line_source_down() -> None:
+    spec = SourceSpec("db", "postgres", every_s=10, timeout_s=1, settings={"dsn": "not a dsn"})
+    source = PostgresSource(spec)
+    result = await source.poll(0.0)
+    assert result == SourceDown('invalid dsn: missing "=" after "not" in connection info string')
+    await source.close()

@@ -86,7 +86,10 @@ class PostgresSource:
         except _ConnectionLost as lost:
             await self._drop()
             return SourceDown(str(lost))
-        except psycopg.Error as error:  # connecting: refused, auth, DNS, a bad DSN
+        except psycopg.ProgrammingError as error:  # psycopg could not parse the DSN
+            await self._drop()
+            return SourceDown(f"invalid dsn: {one_line(error)}")
+        except psycopg.Error as error:  # connecting: refused, auth, DNS
             await self._drop()
             return SourceDown(q.describe_connect_error(error))
 
