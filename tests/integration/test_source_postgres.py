@@ -139,6 +139,11 @@ async def test_connection_counts_match_pg_stat_activity(
         await holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")  # idle in tx, holds lock
         waiter, sleeper = await connect(), await connect()
         tasks.append(asyncio.create_task(waiter.execute("SELECT count(*) FROM t")))
+
+        async def blocked() -> bool:
+            return (await truth(admin)).waiting == 1
+
+        await until(blocked, "the waiter to block on the lock")
         tasks.append(asyncio.create_task(sleeper.execute("SELECT pg_sleep(6)")))
         pids = {waiter.info.backend_pid, sleeper.info.backend_pid}
 
@@ -195,7 +200,11 @@ async def test_pool_used_leaves_out_the_cockpits_own_connection(
         assert got.values["active"] == 0  # its own running query is not counted either
     finally:
         await source.close()
-    assert (await truth(admin)).cockpit_pids == []  # close() really closed it
+
+    async def gone() -> bool:  # the backend exits just after the client says goodbye
+        return (await truth(admin)).cockpit_pids == []
+
+    await until(gone, "the cockpit's connection to close", seconds=5)
 
 
 async def workload(dsn: str, count: int) -> None:

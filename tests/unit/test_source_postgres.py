@@ -15,7 +15,7 @@ from psycopg import errors
 from cockpit.core.plan import SourceSpec
 from cockpit.core.sources import postgres_queries as q
 from cockpit.core.sources.base import SourceDown
-from cockpit.core.sources.postgres import RETRY_DISABLED_S, PostgresSource, _bounded
+from cockpit.core.sources.postgres import RETRY_DISABLED_S, PostgresSource, _bounded, _Read
 
 RESET_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -223,60 +223,58 @@ def make_source(clock: list[float]) -> PostgresSource:
     return PostgresSource(spec, clock=lambda: clock[0])
 
 
-def failing(error: Exception) -> Any:
+def failing(fields: tuple[str, ...], error: Exception) -> Any:
     async def read(conn: object, now: float) -> q.Fields:
         raise error
 
-    return read
+    return _Read(fields, read)
 
 
 async def test_a_refused_read_is_off_until_the_retry_time() -> None:
-    now = [100.0]
-    source = make_source(now)
+    source = make_source([0.0])
     conn: Any = SimpleNamespace(closed=False, broken=False)
     calls: list[float] = []
+    gaps: list[bool] = []
 
-    async def works(conn: object, at: float) -> q.Fields:
+    async def run(conn: object, at: float) -> q.Fields:
         calls.append(at)
+        if len(calls) == 1:
+            raise errors.InsufficientPrivilege("permission denied for view pg_stat_statements")
         return q.Fields({"queries_per_min": 1.0, "mean_query_ms": 1.0}, {}, {})
 
-    switch = source._statements_off
-    refused = errors.InsufficientPrivilege("permission denied for view pg_stat_statements")
-    part = await source._read(conn, switch, q.STATEMENT_FIELDS, 100.0, failing(refused))
+    read = _Read(q.STATEMENT_FIELDS, run, lambda: gaps.append(True))
+    part = await source._read(conn, read, 100.0)
     reason = "permission denied for view pg_stat_statements (read off, retried every 5 min)"
     assert part.reasons == dict.fromkeys(q.STATEMENT_FIELDS, reason)
-    off = await source._read(conn, switch, q.STATEMENT_FIELDS, 100 + RETRY_DISABLED_S - 1, works)
+    off = await source._read(conn, read, 100 + RETRY_DISABLED_S - 1)
     assert off.reasons == dict.fromkeys(q.STATEMENT_FIELDS, reason)
-    assert calls == []  # not asked while off
-    back = await source._read(conn, switch, q.STATEMENT_FIELDS, 100 + RETRY_DISABLED_S, works)
+    assert calls == [100.0]  # not asked while off
+    assert gaps == [True, True]  # both polls without data are gaps in the samples
+    back = await source._read(conn, read, 100 + RETRY_DISABLED_S)
     assert back.values["queries_per_min"] == 1.0
-    assert calls == [100 + RETRY_DISABLED_S]
+    assert calls == [100.0, 100 + RETRY_DISABLED_S]
 
 
 async def test_a_cancelled_or_failed_read_is_unknown_for_this_poll_only() -> None:
     source = make_source([0.0])
     conn: Any = SimpleNamespace(closed=False, broken=False)
-    switch = source._activity_off
     cancelled = errors.QueryCanceled("canceling statement due to statement timeout")
-    part = await source._read(conn, switch, q.ACTIVITY_FIELDS, 0.0, failing(cancelled))
+    read = failing(q.ACTIVITY_FIELDS, cancelled)
+    part = await source._read(conn, read, 0.0)
     assert part.reasons["connections"] == "query cancelled by the server (statement_timeout 2s)"
     other = errors.UndefinedTable('relation "pg_stat_statements" does not exist\nLINE 1: ...')
-    part = await source._read(conn, switch, q.ACTIVITY_FIELDS, 0.0, failing(other))
+    read = failing(q.ACTIVITY_FIELDS, other)
+    part = await source._read(conn, read, 0.0)
     assert part.reasons["idle"] == 'relation "pg_stat_statements" does not exist'
-    assert switch.until == 0.0  # neither switches the read off
+    assert read.off_until == 0.0  # neither switches the read off
 
 
 async def test_a_broken_connection_fails_the_whole_poll() -> None:
     source = make_source([0.0])
     conn: Any = SimpleNamespace(closed=True, broken=True)
+    lost = errors.OperationalError("server closed the connection unexpectedly")
     with pytest.raises(Exception, match="connection lost: server closed the connection"):
-        await source._read(
-            conn,
-            source._activity_off,
-            q.ACTIVITY_FIELDS,
-            0.0,
-            failing(errors.OperationalError("server closed the connection unexpectedly")),
-        )
+        await source._read(conn, failing(q.ACTIVITY_FIELDS, lost), 0.0)
 
 
 async def test_an_overdue_read_that_resists_cancellation_is_abandoned_in_time() -> None:

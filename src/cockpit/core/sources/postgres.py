@@ -54,11 +54,15 @@ class _ConnectionLost(Exception):
 
 
 @dataclass
-class _Switch:
-    """A read that was refused (privilege): off until `until`, with the reason shown."""
+class _Read:
+    """One of the poll's reads, with the fields it fills. Refused for lack of privilege, it
+    is off until `off_until`; `on_gap` runs when a poll passes without its data."""
 
-    until: float = 0.0
-    reason: str = ""
+    fields: tuple[str, ...]
+    run: Callable[[Conn, float], Awaitable[q.Fields]]
+    on_gap: Callable[[], None] = lambda: None
+    off_until: float = 0.0
+    off_reason: str = ""
 
 
 class PostgresSource:
@@ -67,13 +71,14 @@ class PostgresSource:
         self._clock = clock
         settings = spec.settings
         self._dsn = str(settings["dsn"])
-        self._slow_s = float(_setting(settings, "slow_query_s", 2.0))
-        self._connect_timeout_s = float(_setting(settings, "connect_timeout_s", 5.0))
-        self._statement_timeout_s = float(_setting(settings, "statement_timeout_s", 2.0))
-        self._window = q.StatementWindow(float(_setting(settings, "window_s", 60.0)))
+        self._slow_s = _setting(settings, "slow_query_s", 2.0)
+        self._connect_timeout_s = _setting(settings, "connect_timeout_s", 5.0)
+        self._statement_timeout_s = _setting(settings, "statement_timeout_s", 2.0)
+        self._window = q.StatementWindow(_setting(settings, "window_s", 60.0))
         self._conn: Conn | None = None
-        self._activity_off = _Switch()
-        self._statements_off = _Switch()
+        self._activity = _Read(q.ACTIVITY_FIELDS, self._read_activity)
+        # A gap in the statement samples: the next delta must not span it.
+        self._statements = _Read(q.STATEMENT_FIELDS, self._read_statements, self._window.forget)
         logging.getLogger("psycopg").addFilter(_QUIET_ABANDON)  # once: filters are a set
 
     async def poll(self, planned_at: float) -> PollResult:
@@ -101,48 +106,36 @@ class PostgresSource:
     async def _poll_once(self) -> Reading:
         conn = await self._connection()
         now = self._clock()
-        activity = await self._read(conn, self._activity_off, q.ACTIVITY_FIELDS, now,
-                                    self._activity)  # fmt: skip
-        statements = await self._read(conn, self._statements_off, q.STATEMENT_FIELDS, now,
-                                      self._statements)  # fmt: skip
+        activity = await self._read(conn, self._activity, now)
+        statements = await self._read(conn, self._statements, now)
         values: dict[str, float | None] = {**activity.values, **statements.values, "up": 1.0}
         reasons = {**activity.reasons, **statements.reasons}
         details = {**activity.details, **statements.details}
         return Reading(values, reasons, details)
 
-    async def _read(
-        self,
-        conn: Conn,
-        switch: _Switch,
-        fields: tuple[str, ...],
-        now: float,
-        read: Callable[[Conn, float], Awaitable[q.Fields]],
-    ) -> q.Fields:
+    async def _read(self, conn: Conn, read: _Read, now: float) -> q.Fields:
         """One read with its failures as data; only a broken connection escapes."""
-        if now < switch.until:
-            self._after_failure(fields)
-            return q.unknown(fields, switch.reason)
+        if now < read.off_until:
+            read.on_gap()
+            return q.unknown(read.fields, read.off_reason)
         try:
-            return await read(conn, now)
+            return await read.run(conn, now)
         except psycopg.Error as error:
             if conn.closed or conn.broken:
                 lost = q.describe_connect_error(error)
                 raise _ConnectionLost(f"connection lost: {lost}") from error
-            self._after_failure(fields)
+            read.on_gap()
             if isinstance(error, errors.InsufficientPrivilege):
-                switch.until = now + RETRY_DISABLED_S
-                switch.reason = f"{one_line(error)} (read off, retried every 5 min)"
-                return q.unknown(fields, switch.reason)
+                read.off_until = now + RETRY_DISABLED_S
+                every = f"{RETRY_DISABLED_S / 60:g} min"
+                read.off_reason = f"{one_line(error)} (read off, retried every {every})"
+                return q.unknown(read.fields, read.off_reason)
             if isinstance(error, errors.QueryCanceled):
                 limit = f"statement_timeout {self._statement_timeout_s:g}s"
-                return q.unknown(fields, f"query cancelled by the server ({limit})")
-            return q.unknown(fields, one_line(error))
+                return q.unknown(read.fields, f"query cancelled by the server ({limit})")
+            return q.unknown(read.fields, one_line(error))
 
-    def _after_failure(self, fields: tuple[str, ...]) -> None:
-        if fields == q.STATEMENT_FIELDS:
-            self._window.forget()  # a gap: the next delta starts afresh
-
-    async def _activity(self, conn: Conn, now: float) -> q.Fields:
+    async def _read_activity(self, conn: Conn, now: float) -> q.Fields:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(q.ACTIVITY_SQL, {"slow_s": self._slow_s, "top": q.SLOW_TOP})
             row = await cur.fetchone()
@@ -150,7 +143,7 @@ class PostgresSource:
             return q.unknown(q.ACTIVITY_FIELDS, "pg_stat_activity returned no row")
         return q.activity_fields(row)
 
-    async def _statements(self, conn: Conn, now: float) -> q.Fields:
+    async def _read_statements(self, conn: Conn, now: float) -> q.Fields:
         async with conn.cursor() as cur:
             await cur.execute(q.EXTENSION_SQL)
             installed = await cur.fetchone()
@@ -229,13 +222,13 @@ async def _bounded(
 
 
 async def _abandon(task: asyncio.Future[Any]) -> None:
+    # Whenever it ends, its error is retrieved: asyncio would log "never retrieved" otherwise.
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
     for _ in range(5):
         task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=0.05)
-        if done:
+        finished, _ = await asyncio.wait({task}, timeout=0.05)
+        if finished:
             break
-    if task.done() and not task.cancelled():
-        task.exception()  # retrieved, so asyncio does not log "exception never retrieved"
 
 
 def _setting(settings: Mapping[str, object], key: str, default: float) -> float:

@@ -8,6 +8,14 @@ one of these would share its entry and be left out too; none of an application's
 Scope: the connection fields describe the whole server (connections are a server-wide resource
 measured against `max_connections`); the statement fields describe the database the DSN names
 (the application's workload, not its neighbours').
+
+Meanings: every count is of client backends other than the cockpit's own connection, so
+`pool_used` = connections / max_connections (superuser_reserved_connections not subtracted).
+`waiting` = sessions waiting on a heavyweight lock. `slow_queries` = active statements running
+longer than `slow_query` (a statement blocked on a lock counts: it is slow for its caller).
+`queries_per_min` counts top-level statements, utility ones (BEGIN, SET) included when
+pg_stat_statements.track_utility is on (the default); `mean_query_ms` is execution time only
+(planning time is tracked apart, and only with pg_stat_statements.track_planning).
 """
 
 from __future__ import annotations
