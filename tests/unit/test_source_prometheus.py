@@ -167,6 +167,25 @@ def test_select_buckets_sums_series_per_bound() -> None:
 def test_text_that_is_not_the_format_raises_value_error() -> None:
     with pytest.raises(ValueError, match="invalid metric name"):
         Exposition("<html><body>login</body></html>")
+    with pytest.raises(ValueError, match="not a metric line: '<html>"):
+        Exposition("<html><body>login</body></html>", wanted={"jobs"})
+
+
+@pytest.mark.parametrize(
+    "selector", ["jobs", "jobs_total", 'jobs_total{queue="sms"}', "depth", "lat p50", "lat_count"]
+)
+def test_parsing_only_the_wanted_lines_gives_the_same_answers(selector: str) -> None:
+    parsed = parse_selector(selector)
+    full, only = Exposition(PAGE), Exposition(PAGE, wanted={parsed.name})
+    assert select_value(only, parsed) == select_value(full, parsed)
+    assert select_buckets(only, parsed) == select_buckets(full, parsed)
+    assert len(only.series) < len(full.series)
+
+
+def test_did_you_mean_knows_lines_that_were_not_parsed() -> None:
+    page = Exposition(PAGE, wanted={"dept"})
+    assert page.series == {}
+    assert page.missing("dept") == "no metric named 'dept' on the page (did you mean 'depth'?)"
 
 
 # -- counter rates -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import difflib
 import math
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -134,18 +134,44 @@ class Series:
 
 
 class Exposition:
-    """One scrape: series by sample name, and which sample names are counters."""
+    """One scrape: series by sample name, and which sample names are counters.
 
-    def __init__(self, text: str) -> None:
+    With `wanted` (selector names), only the lines that can matter are parsed: the text
+    parser is pure Python, about 1 s per MB, and pages of several MB exist.
+    """
+
+    def __init__(self, text: str, wanted: Collection[str] | None = None) -> None:
         self.series: dict[str, list[Series]] = {}
         self.counters: set[str] = set()
+        self.names: set[str] = set()  # every sample name on the page, for did-you-mean
+        if wanted is not None:
+            text = self._relevant(text, wanted)
         # The parser raises ValueError on text that is not the Prometheus format.
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 name = sample.name
                 self.series.setdefault(name, []).append(Series(sample.labels, sample.value))
+                self.names.add(name)
                 if _is_counter(family.type, family.name, name):
                     self.counters.add(name)
+
+    def _relevant(self, text: str, wanted: Collection[str]) -> str:
+        samples = {f"{name}{suffix}" for name in wanted for suffix in ("", *_COUNTER_SUFFIXES)}
+        kept: list[str] = []
+        for line in text.splitlines():
+            if line.startswith("#"):
+                parts = line.split(None, 3)
+                family = parts[2] if len(parts) > 2 and parts[1] in ("TYPE", "HELP") else ""
+                if any(family + suffix in samples for suffix in ("", *_COUNTER_SUFFIXES)):
+                    kept.append(line)
+            elif line.strip():
+                name = _NAME.match(line.lstrip())
+                if name is None:
+                    raise ValueError(f"not a metric line: {line[:60]!r}")
+                self.names.add(name.group())
+                if name.group() in samples:
+                    kept.append(line)
+        return "\n".join(kept) + "\n"
 
     def find(self, name: str) -> str | None:
         """The sample name a selector means: as written, or a counter family's `_total`."""
@@ -156,7 +182,7 @@ class Exposition:
         return None
 
     def missing(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self.series), n=1, cutoff=0.7)
+        close = difflib.get_close_matches(name, sorted(self.names), n=1, cutoff=0.7)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"no metric named {name!r} on the page{hint}"
 

@@ -104,8 +104,8 @@ class PrometheusSource:
         if response.status_code != 200:
             return SourceDown(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
         now = self._clock()
-        try:
-            page = Exposition(response.text)
+        try:  # in a thread: a big page must not stall the event loop (and every probe on it)
+            page = await asyncio.to_thread(Exposition, response.text, self._fields.names)
         except ValueError as err:
             return SourceDown(f"{url}: not the Prometheus text format ({one_line(err)})")
         return self._fields.reading(page, now)
@@ -197,6 +197,7 @@ class _ScrapeFields:
                 self.selectors[name] = parse_selector(expression)
             except SelectorError as err:
                 self.selectors[name] = str(err)  # reported on every reading, for that field only
+        self.names = frozenset(s.name for s in self.selectors.values() if isinstance(s, Selector))
         self.rates: dict[str, CounterRate] = {}
         self.quantiles: dict[str, HistogramQuantile] = {}
 
