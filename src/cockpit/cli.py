@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cockpit import __version__
-from cockpit.commands import log, operate, status
+from cockpit.commands import log, operate, run, status
 from cockpit.commands.common import UsageError
 from cockpit.core.audit import AuditError
 from cockpit.core.config import ConfigError
@@ -17,7 +17,7 @@ from cockpit.core.state import StateChanged, StateError
 
 EXAMPLES = {
     "validate": "cockpit validate -c cockpit.toml",
-    "status": "cockpit status --json | jq .rollout.status",
+    "status": "cockpit status --for 30s --json | jq .rollout.status",
     "advance": (
         "cockpit advance\n"
         '  cockpit advance --force --reason "bake cut short: incident review signed off"'
@@ -29,7 +29,11 @@ EXAMPLES = {
     "baseline": "cockpit baseline --for 15m",
     "rollback": "cockpit rollback flag --dry-run\n  cockpit rollback instant --yes",
     "log": "cockpit log --json | tail -n 5",
+    "run": "cockpit run --headless >> rollout.log",
 }
+
+
+MEASURE_HELP = "poll the sources for D before judging (default: two polls each; 0 = do not poll)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     command("validate", "check the plan and say what it means")
     p = command("status", "judge the rollout now (exit 0 ok, 1 failing, 3 unknown, 2 error)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--for", dest="measure", metavar="D", help=MEASURE_HELP)
     p = command("advance", "enter the next phase when its gates allow it")
+    p.add_argument("--for", dest="measure", metavar="D", help=MEASURE_HELP)
     p.add_argument("--force", action="store_true", help="advance despite the gates")
     p.add_argument("--reason", default="", help="why (required with --force)")
     p = command("hold", "block advances while you investigate")
@@ -79,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("method", nargs="?", help="method name (omit to list them)")
     p.add_argument("--dry-run", action="store_true", help="show what would run; run nothing")
     p.add_argument("--reason", default="", help="why")
+    p = command("run", "watch the rollout (--headless: log one line per change, no screen)")
+    p.add_argument("--headless", action="store_true", help="no screen: log changes to stdout")
+    p.add_argument("--for", dest="measure", metavar="D", help="stop after D (default: run on)")
     p = command("log", "show the audit log")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--verify", action="store_true", help="check the hash chain")
@@ -96,6 +105,7 @@ HANDLERS = {
     "baseline": operate.baseline,
     "rollback": operate.rollback,
     "log": log.show,
+    "run": run.run,
 }
 
 
@@ -116,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cockpit: interrupted", file=sys.stderr)
         return 130
+    except UnicodeError:
+        print("cockpit: text must be valid UTF-8 (arguments, $USER)", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (`cockpit status | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

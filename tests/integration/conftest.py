@@ -26,7 +26,8 @@ argv = [os.path.basename(sys.argv[0])] + sys.argv[1:]
 with open(os.environ["STAND_IN_LOG"], "a") as log:
     log.write(json.dumps({{"argv": argv, "stdin": stdin}}) + "\\n")
 print("stand-in", os.path.basename(sys.argv[0]), *sys.argv[1:])
-sys.exit(int(os.environ.get("STAND_IN_EXIT", "0")))
+failing = os.environ.get("STAND_IN_FAIL_ON", "") in " ".join(argv)
+sys.exit(int(os.environ.get("STAND_IN_EXIT", "0")) if failing else 0)
 """
 
 
@@ -103,12 +104,19 @@ def cockpit_run(tmp_path: Path, health_url: str) -> CockpitRun:
         path = bin_dir / tool
         path.write_text(STAND_IN.format(python=sys.executable))
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COCKPIT_", "SSH_", "APP_URL"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COCKPIT_", "SSH_", "APP_URL", "REDIS_URL", "DATABASE_URL"))
+    }
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         USER="alice",
         STAND_IN_LOG=str(tmp_path / "stand-in.jsonl"),
         APP_URL=health_url,
+        # Nothing listens on port 9 (discard) here: Redis and PostgreSQL are "down".
+        REDIS_URL="redis://127.0.0.1:9/0",
+        DATABASE_URL="postgresql://postgres@127.0.0.1:9/postgres",
         PYTHONPATH=str(REPO / "src"),
     )
     return CockpitRun(folder, env)

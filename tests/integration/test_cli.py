@@ -41,7 +41,7 @@ def test_every_command_help_shows_an_example(cockpit_run: CockpitRun) -> None:
 
 
 def test_status_json_before_anything_is_measured(cockpit_run: CockpitRun) -> None:
-    result = cockpit_run("status", "--json")
+    result = cockpit_run("status", "--json", "--for", "0")
     assert result.returncode == 3  # nothing measured yet: UNKNOWN, not PASS
     doc = json.loads(result.stdout)
     assert doc["rollout"]["status"] == "pending"
@@ -52,7 +52,7 @@ def test_status_json_before_anything_is_measured(cockpit_run: CockpitRun) -> Non
 
 
 def test_drive_a_rollout(cockpit_run: CockpitRun) -> None:
-    refused = cockpit_run("advance", "--yes")
+    refused = cockpit_run("advance", "--for", "0", "--yes")
     assert refused.returncode == 1
     assert "check open:" in refused.stderr
     assert "advance refused" in refused.stderr
@@ -61,7 +61,9 @@ def test_drive_a_rollout(cockpit_run: CockpitRun) -> None:
     assert ticked.returncode == 0, ticked.stderr
     assert ticked.stdout.startswith("ticked: ")
 
-    advanced = cockpit_run("advance", "--yes", "--force", "--reason", "staging signed off")
+    advanced = cockpit_run(
+        "advance", "--for", "0", "--yes", "--force", "--reason", "staging signed off"
+    )
     assert advanced.returncode == 0, advanced.stderr
     assert "phase 1/3 Shadow, traffic 10%" in advanced.stdout
     calls = cockpit_run.stand_in_calls()
@@ -71,13 +73,13 @@ def test_drive_a_rollout(cockpit_run: CockpitRun) -> None:
 
     held = cockpit_run("hold", "--reason", "p99 spike on /api/farms")
     assert held.returncode == 0, held.stderr
-    blocked = cockpit_run("advance", "--yes", "--force", "--reason", "x")
+    blocked = cockpit_run("advance", "--for", "0", "--yes", "--force", "--reason", "x")
     assert blocked.returncode == 1
     assert "p99 spike" in blocked.stderr
     resumed = cockpit_run("resume")
     assert resumed.returncode == 0, resumed.stderr
 
-    status = json.loads(cockpit_run("status", "--json").stdout)
+    status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
     assert status["rollout"]["status"] == "running"
     assert status["rollout"]["phase"] == 1
 
@@ -100,13 +102,18 @@ def test_drive_a_rollout(cockpit_run: CockpitRun) -> None:
 
 
 def test_rollback_dry_run_then_for_real(cockpit_run: CockpitRun) -> None:
-    assert cockpit_run("advance", "--yes", "--force", "--reason", "go").returncode == 0
+    assert (
+        cockpit_run("advance", "--for", "0", "--yes", "--force", "--reason", "go").returncode == 0
+    )
     before = len(cockpit_run.stand_in_calls())
     dry = cockpit_run("rollback", "flag", "--dry-run")
     assert dry.returncode == 0
     assert "stdin: '0'" in dry.stdout
     assert len(cockpit_run.stand_in_calls()) == before  # nothing ran
-    assert json.loads(cockpit_run("status", "--json").stdout)["rollout"]["status"] == "running"
+    assert (
+        json.loads(cockpit_run("status", "--json", "--for", "0").stdout)["rollout"]["status"]
+        == "running"
+    )
 
     wrong = cockpit_run("rollback", "flag", stdin="instant\n")
     assert wrong.returncode == 1  # typing another name does not confirm
@@ -114,7 +121,7 @@ def test_rollback_dry_run_then_for_real(cockpit_run: CockpitRun) -> None:
     assert done.returncode == 0, done.stderr + done.stdout
     calls = cockpit_run.stand_in_calls()[before:]
     assert calls[0]["stdin"] == "0"
-    status = json.loads(cockpit_run("status", "--json").stdout)
+    status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
     assert status["rollout"]["status"] == "rolled_back"
     assert status["rollout"]["traffic"] == 0
 
@@ -131,7 +138,7 @@ def _read_until(stream, marker: bytes, timeout: float = 30.0) -> bytes:  # type:
 
 
 def test_two_operators_advancing_at_once_produce_one_advance(cockpit_run: CockpitRun) -> None:
-    args = ("advance", "--force", "--reason", "race")
+    args = ("advance", "--for", "0", "--force", "--reason", "race")
     first, second = cockpit_run.popen(*args), cockpit_run.popen(*args)
     try:
         for proc in (first, second):  # both have read the state and wait for confirmation
@@ -153,7 +160,7 @@ def test_two_operators_advancing_at_once_produce_one_advance(cockpit_run: Cockpi
     assert codes == [0, 1]
     loser = next(err for code, err in results if code == 1)
     assert "state changed: now in phase 1 (by alice at" in loser
-    status = json.loads(cockpit_run("status", "--json").stdout)
+    status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
     assert status["rollout"]["phase"] == 1
     advances = [
         e
@@ -190,3 +197,65 @@ def test_unknown_check_item_is_a_usage_error(cockpit_run: CockpitRun) -> None:
     result = cockpit_run("check", "no such item anywhere at all")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_status_polls_the_sources_before_judging(cockpit_run: CockpitRun) -> None:
+    result = cockpit_run("status", "--json", "--for", "2s")
+    assert result.returncode == 3, result.stderr
+    doc = json.loads(result.stdout)
+    # The HTTP probes reach the test's server; Redis and PostgreSQL point at closed ports.
+    assert doc["sources"]["farms"]["up"] is True
+    assert doc["sources"]["cache"]["up"] is False
+    assert doc["sources"]["cache"]["error"]
+    assert doc["sources"]["db"]["up"] is False
+    assert doc["metrics"]["farms.samples"]["value"] >= 1
+    assert doc["metrics"]["cache.up"]["value"] == 0.0
+    up_gate = next(g for g in doc["gates"] if g["rule"] == "cache.up == 1")
+    assert up_gate["verdict"] == "fail"
+
+
+def test_run_headless_logs_one_line_per_change(cockpit_run: CockpitRun) -> None:
+    result = cockpit_run("run", "--headless", "--for", "3s")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.endswith("rollout pending phase 0/3 pre-flight, traffic 0%") for line in lines)
+    assert any(" source farms up" in line for line in lines)
+    assert any(" source cache DOWN: " in line for line in lines)
+    assert sum(" source cache " in line for line in lines) == 1  # transitions, not every poll
+    assert any(" gate success cache.up == 1: - -> fail" in line for line in lines)
+
+
+def test_manual_rollback_step_needs_a_person_even_with_yes(cockpit_run: CockpitRun) -> None:
+    assert (
+        cockpit_run("advance", "--for", "0", "--yes", "--force", "--reason", "go").returncode == 0
+    )
+    result = cockpit_run("rollback", "disable", "--yes")  # stdin is empty: nobody said done
+    assert result.returncode == 1
+    status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
+    assert status["rollout"]["status"] == "rolling_back"
+    assert status["rollout"]["rollback"]["ok"] is False
+    assert "manual step not confirmed" in status["rollout"]["rollback"]["detail"]
+
+
+def test_secrets_never_reach_screen_or_files(cockpit_run: CockpitRun) -> None:
+    secret = "sekrit-vercel-token-123"
+    text = cockpit_run.config.read_text().replace(
+        'then = [["vercel", "--prod"]]',
+        'then = [["vercel", "--prod", "--token", "${VERCEL_TOKEN}"]]',
+    )
+    assert "${VERCEL_TOKEN}" in text
+    cockpit_run.config.write_text(text)
+    cockpit_run.env["VERCEL_TOKEN"] = secret
+    cockpit_run.env["STAND_IN_EXIT"] = "1"  # the deploy fails, so its output (the token) is shown
+    cockpit_run.env["STAND_IN_FAIL_ON"] = "--prod"
+    outputs = [
+        cockpit_run("advance", "--for", "0", "--yes", "--force", "--reason", "go"),
+        cockpit_run("rollback", "flag", "--dry-run"),
+        cockpit_run("status", "--json", "--for", "0"),
+        cockpit_run("log", "--json"),
+    ]
+    assert cockpit_run.stand_in_calls()[1]["argv"][-1] == secret  # it was really passed on
+    for result in outputs:
+        assert secret not in result.stdout + result.stderr
+    for path in (cockpit_run.folder / ".cockpit").iterdir():
+        assert secret not in path.read_text(errors="replace"), path

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from cockpit.core.atomic import exclusive_lock
+from cockpit.core.audit import AuditError, AuditLog
 from cockpit.core.catalog import Catalog
 from cockpit.core.control import Cockpit, Refused
 from cockpit.core.metrics.store import MetricStore
 from cockpit.core.operator import Operator
-from cockpit.core.plan import Phase, Plan, RollbackMethod, TrafficAction
-from cockpit.core.rollout_events import Advance, Hold, Rollback, SetTraffic
+from cockpit.core.plan import HttpRequest, Phase, Plan, RollbackMethod, TrafficAction
+from cockpit.core.rollout_events import Advance, Hold, Rollback, RunRollback, SetTraffic
 from cockpit.core.rollout_model import Status
 from cockpit.core.state import StateChanged
 
@@ -155,3 +160,62 @@ def test_interrupt_mid_rollback_is_recorded_not_left_running(tmp_path: Path) -> 
     assert "interrupted by the operator" in state.rollback.detail
     ends = [e for e in cockpit.audit.read() if e["event"] == "action.end"]
     assert ends[-1]["error"] == "interrupted by the operator"
+
+
+def test_unwritable_audit_changes_nothing(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the audit folder should be")
+    cockpit.audit = AuditLog(blocker / "audit.jsonl")
+    with pytest.raises(AuditError):
+        cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    assert cockpit.store.load().version == 0
+
+
+def test_rollback_whose_runner_died_is_marked_interrupted(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    cockpit.apply(cockpit.store.load(), Rollback(by="alice", method="flag"))
+    actions_lock = cockpit.plan.state_path.with_name("state.toml.actions.lock")
+    with exclusive_lock(actions_lock, timeout=1.0):  # a live runner: leave it alone
+        running = cockpit.load().state.rollback
+        assert running is not None
+        assert running.ok is None
+    settled = cockpit.load().state  # nobody runs it any more: it was cut short
+    assert settled.status is Status.ROLLING_BACK
+    assert settled.rollback is not None
+    assert settled.rollback.ok is False
+    assert settled.rollback.detail.startswith("interrupted")
+    again = cockpit.apply(cockpit.load(), Rollback(by="alice", method="disable"))
+    assert again.actions == (RunRollback("disable", False),)
+
+
+def test_http_traffic_action_sends_the_filled_request(tmp_path: Path) -> None:
+    received: list[tuple[str, bytes]] = []
+
+    class Flags(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flags)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cockpit = make_cockpit(tmp_path)
+        url = f"http://127.0.0.1:{server.server_address[1]}/flags/phase-{{phase}}"
+        request = HttpRequest(url=url, method="PUT", json={"percent": "{percent}"})
+        plan = cockpit.plan
+        cockpit.plan = replace(plan, traffic=TrafficAction(http=request))
+        applied = cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+        [result] = cockpit.run_action(applied.actions[0], confirm_manual=lambda text: False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.ok
+    assert received == [("/flags/phase-1", b'{"percent":"10"}')]

@@ -57,3 +57,8 @@ def test_format_then_parse_keeps_whole_minutes_and_seconds(seconds: int) -> None
     shown = format_duration(seconds)
     # Hours drop the seconds ("26h", "1h30m"): what is shown is never more than the truth.
     assert 0 <= seconds - parse_duration(shown) < 60
+
+
+def test_absurdly_long_durations_are_refused_not_infinite() -> None:
+    with pytest.raises(DurationError, match="longer than 10 years"):
+        parse_duration("9" * 400 + "h")

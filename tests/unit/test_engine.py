@@ -1,64 +1,167 @@
-"""The engine's collection loop: registered pollers run for the window, then stop."""
+"""The scheduler and engine plumbing: recording, errors as data, timeouts, no drift, no overlap."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cockpit.core import engine
 from cockpit.core.catalog import Catalog, source_fields
+from cockpit.core.engine import default_duration, store_for
+from cockpit.core.lag import LagMonitor
 from cockpit.core.metrics.store import MetricStore
-from cockpit.core.plan import Phase, Plan, SourceSpec
+from cockpit.core.plan import AutoRollback, Phase, Plan, SourceSpec
+from cockpit.core.rules import parse_rule
+from cockpit.core.sources.base import PollResult, Reading, SourceDown, one_line
+from cockpit.core.sources.schedule import SourceRunner, backoff_s
 
 
-def plan() -> Plan:
-    sources = {"farms": SourceSpec("farms", "http", 0.01, 1.0)}
-    return Plan(
+class FakeSource:
+    """Our own Source protocol, scripted: each poll takes the next answer (or raises it)."""
+
+    def __init__(self, spec: SourceSpec, answers: list[object], delay: float = 0.0) -> None:
+        self.spec = spec
+        self.answers = answers
+        self.delay = delay
+        self.planned: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def poll(self, planned_at: float) -> PollResult:
+        self.planned.append(planned_at)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            answer = self.answers.pop(0) if self.answers else Reading({"up": 1.0})
+            if isinstance(answer, BaseException):
+                raise answer
+            assert isinstance(answer, Reading | SourceDown)
+            return answer
+        finally:
+            self.in_flight -= 1
+
+    async def close(self) -> None:
+        pass
+
+
+def spec(every: float = 0.02, timeout: float = 1.0) -> SourceSpec:
+    return SourceSpec("cache", "redis", every, timeout)
+
+
+async def test_reading_is_recorded_with_reasons_and_source_up() -> None:
+    store = MetricStore()
+    reading = Reading({"hit_rate": None, "clients": 3.0}, reasons={"hit_rate": "first sample"})
+    runner = SourceRunner(FakeSource(spec(), [reading]), store, clock=lambda: 100.0)
+    runner.record(await runner.poll_once(0.0))
+    assert store.latest("cache.clients") is not None
+    hit = store.latest("cache.hit_rate")
+    assert hit is not None
+    assert hit.value is None
+    assert hit.reason == "first sample"
+    assert store.source("cache").up is True
+    assert store.source("cache").last_ok == 100.0
+
+
+async def test_down_records_up_zero_and_keeps_last_ok() -> None:
+    store = MetricStore()
+    times = iter([100.0, 105.0])
+    answers: list[object] = [Reading({"up": 1.0}), SourceDown("connection refused")]
+    runner = SourceRunner(FakeSource(spec(), answers), store, clock=lambda: next(times))
+    runner.record(await runner.poll_once(0.0))
+    runner.record(await runner.poll_once(0.0))
+    status = store.source("cache")
+    assert (status.up, status.error, status.last_ok, status.last_poll) == (
+        False,
+        "connection refused",
+        100.0,
+        105.0,
+    )
+    up = store.latest("cache.up")
+    assert up is not None
+    assert up.value == 0.0
+    assert runner.failures == 1
+
+
+async def test_exceptions_and_hangs_become_source_down() -> None:
+    runner = SourceRunner(
+        FakeSource(spec(), [ConnectionResetError("reset by peer")]), MetricStore()
+    )
+    assert await runner.poll_once(0.0) == SourceDown("reset by peer")
+    hung = FakeSource(spec(timeout=0.01), [], delay=30.0)
+    runner = SourceRunner(hung, MetricStore())
+    runner_timeout = 0.01
+    started = time.monotonic()
+    import cockpit.core.sources.schedule as schedule
+
+    original = schedule.TIMEOUT_GRACE_S
+    schedule.TIMEOUT_GRACE_S = 0.0
+    try:
+        result = await runner.poll_once(0.0)
+    finally:
+        schedule.TIMEOUT_GRACE_S = original
+    assert result == SourceDown(f"timed out after {runner_timeout:g}s")
+    assert time.monotonic() - started < 5
+
+
+async def test_schedule_does_not_drift_and_never_overlaps() -> None:
+    source = FakeSource(spec(every=0.05), [], delay=0.03)
+    task = asyncio.create_task(SourceRunner(source, MetricStore()).run())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.max_in_flight == 1
+    gaps = [b - a for a, b in zip(source.planned, source.planned[1:], strict=False)]
+    assert len(gaps) >= 5
+    assert all(gap == pytest.approx(0.05, abs=1e-9) for gap in gaps)  # planned, not measured
+
+
+def test_backoff_doubles_per_failure_and_is_capped() -> None:
+    assert [backoff_s(n, 1.0) for n in range(1, 8)] == [1, 2, 4, 8, 16, 20, 20]
+    assert backoff_s(1, 2.0) == 2.0
+    assert backoff_s(3, 60.0) == 60.0  # never below the interval
+
+
+def test_one_line() -> None:
+    assert one_line(OSError("first\nsecond")) == "first"
+    assert one_line(TimeoutError()) == "TimeoutError"
+
+
+def test_lag_monitor_budget_and_p99() -> None:
+    lag = LagMonitor()
+    assert lag.p99_ms() is None
+    for i in range(100):
+        lag.add(float(i), 0.001)
+    assert lag.ok()
+    lag.add(100.0, 0.050)
+    assert not lag.ok()
+    p99 = lag.p99_ms()
+    assert p99 is not None
+    assert 1.0 <= p99 <= 50.0
+
+
+def test_store_for_sizes_staleness_and_history() -> None:
+    sources = {
+        "farms": SourceSpec("farms", "http", 1.0, 5.0),
+        "db": SourceSpec("db", "postgres", 2.0, 5.0),
+    }
+    plan = Plan(
         name="t",
         config_path=Path("c"),
         state_path=Path("s"),
         audit_path=Path("a"),
         sources=sources,
-        catalog=Catalog({"farms": source_fields("http")}),
-        phases=(Phase("one", 10, 0.0),),
+        catalog=Catalog({n: source_fields(s.kind) for n, s in sources.items()}),
+        phases=(Phase("one", 10, 0.0, failure=(parse_rule("db.pool_used > 80% for 30m"),)),),
+        auto_rollback=AutoRollback(when=(parse_rule("http.p95 > 2s for 10m"),), method="x"),
     )
-
-
-@pytest.fixture
-def fake_http_poller() -> Iterator[list[str]]:
-    cancelled: list[str] = []
-
-    async def loop(spec: SourceSpec, store: MetricStore) -> None:
-        try:
-            while True:
-                store.record(f"{spec.name}.p95", time.time(), 100.0)
-                await asyncio.sleep(spec.every_s)
-        except asyncio.CancelledError:
-            cancelled.append(spec.name)
-            raise
-
-    engine.POLLERS["http"] = loop
-    try:
-        yield cancelled
-    finally:
-        del engine.POLLERS["http"]
-
-
-def test_nothing_pollable_returns_at_once() -> None:
-    store = MetricStore()
-    assert engine.pollable_sources(plan()) == []
-    engine.collect(plan(), store, 3600.0)  # would hang for an hour if it waited
-    assert store.metrics() == []
-
-
-def test_collect_runs_pollers_for_the_window_then_cancels_them(
-    fake_http_poller: list[str],
-) -> None:
-    store = MetricStore()
-    engine.collect(plan(), store, 0.2)
-    assert len(store.points("farms.p95", 0.0)) >= 2
-    assert fake_http_poller == ["farms"]
+    store = store_for(plan)
+    assert store.stale_after("farms.p95") == 3.0
+    assert store.stale_after("db.up") == 6.0
+    assert store.stale_after("http.p95") == 3.0
+    assert store.horizon_s >= 1800.0
+    assert store_for(plan, keep_s=7200.0).horizon_s >= 7200.0
+    assert default_duration(plan) == 4.5

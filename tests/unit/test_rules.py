@@ -103,7 +103,7 @@ def test_metric_names_and_subject() -> None:
         ("x.y > 2% for ٥m", "bad duration '٥m' after 'for': use e.g. 30s, 5m or 1h30m"),
         ("x.y > 2% for", "expected a duration after 'for', e.g. 5m"),
         ("x.y > 2% for 0s", "'for' needs a duration above 0, got '0s'"),
-        ("x.y > 2% for 9999999999" + "9" * 400 + "h", "duration '9999999999"),
+        ("x.y > 2% for 9999999999" + "9" * 400 + "h", "bad duration '9999999999"),
         ("x.y > 2% and z.w < 1", "unexpected 'and z.w < 1' after 'x.y > 2%': only 'for"),
         ("x.y > 2% format", "unexpected 'format' after 'x.y > 2%': only 'for <duration>'"),
         ("x.y > 1.2.3", "unexpected '.3' after 'x.y > 1.2': only 'for <duration>' may follow"),

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from cockpit.core.config import find_config, load_plan
 from cockpit.core.control import Cockpit
-from cockpit.core.metrics.store import MetricStore
+from cockpit.core.durations import DurationError, parse_duration
+from cockpit.core.engine import collect, default_duration, store_for
 from cockpit.core.operator import current_operator
 from cockpit.core.plan import Plan
 
@@ -22,12 +23,28 @@ def load(args: argparse.Namespace) -> Plan:
     return load_plan(find_config(args.config, os.environ), os.environ)
 
 
-def open_cockpit(args: argparse.Namespace) -> Cockpit:
+def open_cockpit(args: argparse.Namespace, *, keep_s: float = 0.0) -> Cockpit:
     plan = load(args)
-    stale_after = {name: spec.stale_after_s for name, spec in plan.sources.items()}
-    return Cockpit(
-        plan=plan, operator=current_operator(), metrics=MetricStore(stale_after=stale_after)
-    )
+    metrics = store_for(plan, keep_s=keep_s)
+    return Cockpit(plan=plan, operator=current_operator(), metrics=metrics)
+
+
+def measure_for(args: argparse.Namespace, plan: Plan) -> float:
+    """How long to poll before judging: `--for D`, else until every source answered twice."""
+    text = getattr(args, "measure", None)
+    if text is None:
+        return default_duration(plan)
+    if text.strip() == "0":
+        return 0.0
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise UsageError(f"--for: {exc}") from None
+
+
+def measure(cockpit: Cockpit, args: argparse.Namespace) -> None:
+    """Poll the plan's sources so the gates judge live numbers, not nothing."""
+    collect(cockpit.plan, cockpit.metrics, measure_for(args, cockpit.plan))
 
 
 def confirm(args: argparse.Namespace, question: str, *, typed: str | None = None) -> bool:
@@ -37,9 +54,14 @@ def confirm(args: argparse.Namespace, question: str, *, typed: str | None = None
     """
     if args.yes:
         return True
+    return ask(question, typed=typed)
+
+
+def ask(question: str, *, typed: str | None = None) -> bool:
+    """A yes/no (or type-this-word) question; no answer (closed stdin, EOF) is a no."""
     prompt = f"{question} Type '{typed}' to confirm: " if typed else f"{question} [y/N] "
     print(prompt, end="", flush=True)
-    answer = sys.stdin.readline()
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
     if not answer:
         print()
         return False

@@ -16,7 +16,7 @@ def show(args: argparse.Namespace) -> int:
         problem = audit.verify()
         if problem:
             print(f"{plan.audit_path}: {problem}")
-            return 1
+            return 1  # the chain is broken: the log was altered
         print(f"{plan.audit_path}: chain intact")
         return 0
     for entry in audit.read():

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import sys
 
-from cockpit.commands.common import UsageError, confirm, open_cockpit
-from cockpit.core.actions import Step, StepResult, rollback_steps
+from cockpit.commands.common import UsageError, ask, confirm, measure, open_cockpit
+from cockpit.core.actions import Step, StepResult, mask, rollback_steps
 from cockpit.core.baseline import capture_values
+from cockpit.core.catalog import Unit
 from cockpit.core.control import Applied, Cockpit, Refused
 from cockpit.core.durations import DurationError, format_duration, parse_duration
-from cockpit.core.engine import collect, pollable_sources
+from cockpit.core.engine import collect
 from cockpit.core.gates import gate_blockers
+from cockpit.core.quantities import format_value
 from cockpit.core.rollout_events import (
     Advance,
     CaptureBaseline,
@@ -36,21 +40,26 @@ def _where(cockpit: Cockpit, applied: Applied) -> str:
     )
 
 
-def _print_step(step: Step, result: StepResult) -> None:
-    print(f"  {step.describe()}: {result.summary()}")
+def _print_step(secrets: frozenset[str], step: Step, result: StepResult) -> None:
+    print(f"  {step.describe(secrets)}: {mask(result.summary(), secrets)}")
     if result.output.strip() and not result.ok:
-        for line in result.output.strip().splitlines()[-10:]:
+        for line in mask(result.output, secrets).strip().splitlines()[-10:]:
             print(f"    | {line}")
 
 
 def _run_actions(cockpit: Cockpit, args: argparse.Namespace, applied: Applied) -> int:
     def confirm_manual(text: str) -> bool:
+        # --yes never vouches for work a person must do: a manual step needs a real answer.
         print(f"manual step: {text}")
-        return confirm(args, "Is it done?")
+        return ask("Is it done?")
 
     code = 0
     for action in applied.actions:
-        results = cockpit.run_action(action, confirm_manual=confirm_manual, on_step=_print_step)
+        results = cockpit.run_action(
+            action,
+            confirm_manual=confirm_manual,
+            on_step=functools.partial(_print_step, cockpit.plan.secrets),
+        )
         if any(not r.ok for r in results):
             code = 1
     if code:
@@ -67,7 +76,8 @@ def advance(args: argparse.Namespace) -> int:
     if args.force and not args.reason.strip():
         raise UsageError("--force needs --reason: say why the gates are overridden")
     cockpit = open_cockpit(args)
-    seen = cockpit.store.load()
+    measure(cockpit, args)
+    seen = cockpit.load()
     snapshot = cockpit.snapshot(seen)
     if snapshot.blockers and not args.force:
         print("not ready to advance:", file=sys.stderr)
@@ -94,7 +104,7 @@ def advance(args: argparse.Namespace) -> int:
 
 def hold(args: argparse.Namespace) -> int:
     cockpit = open_cockpit(args)
-    seen = cockpit.store.load()
+    seen = cockpit.load()
     applied = cockpit.apply(seen, Hold(by=str(cockpit.operator), reason=args.reason))
     print(f"held: {_where(cockpit, applied)}")
     return 0
@@ -102,7 +112,7 @@ def hold(args: argparse.Namespace) -> int:
 
 def resume(args: argparse.Namespace) -> int:
     cockpit = open_cockpit(args)
-    seen = cockpit.store.load()
+    seen = cockpit.load()
     applied = cockpit.apply(seen, Resume(by=str(cockpit.operator), reason=args.reason))
     print(f"resumed: {_where(cockpit, applied)}")
     return 0
@@ -110,7 +120,7 @@ def resume(args: argparse.Namespace) -> int:
 
 def _tick(args: argparse.Namespace, *, tick: bool) -> int:
     cockpit = open_cockpit(args)
-    seen = cockpit.store.load()
+    seen = cockpit.load()
     try:
         item = cockpit.machine.resolve_item(seen.state, args.item)
     except ValueError as exc:
@@ -135,27 +145,27 @@ def baseline(args: argparse.Namespace) -> int:
         window = parse_duration(args.window)
     except DurationError as exc:
         raise UsageError(f"--for: {exc}") from None
-    cockpit = open_cockpit(args)
-    if not pollable_sources(cockpit.plan):
-        kinds = ", ".join(sorted({s.kind for s in cockpit.plan.sources.values()}))
-        raise Refused(f"nothing can be measured: no poller for any source kind yet ({kinds})")
+    if window <= 0:
+        raise UsageError("--for: measure for some time, e.g. 15m")
+    cockpit = open_cockpit(args, keep_s=window)
     started = cockpit.clock()
     collect(cockpit.plan, cockpit.metrics, window)
     values = capture_values(cockpit.plan, cockpit.metrics, started, cockpit.clock())
     if not values:
         raise Refused(f"nothing measured in {format_duration(window)}: no baseline captured")
-    seen = cockpit.store.load()
+    seen = cockpit.load()
     event = CaptureBaseline(by=str(cockpit.operator), values=values, window_s=window)
     cockpit.apply(seen, event)
     for name, value in sorted(values.items()):
-        print(f"baseline {name} = {value:g}")
+        unit = cockpit.plan.catalog.unit(name) or Unit.NUMBER
+        print(f"baseline {name} = {format_value(value, unit)}")
     return 0
 
 
 def rollback(args: argparse.Namespace) -> int:
     cockpit = open_cockpit(args)
     plan = cockpit.plan
-    seen = cockpit.store.load()
+    seen = cockpit.load()
     if args.method is None:
         for method in plan.rollbacks:
             eta = format_duration(method.eta_s) if method.eta_s is not None else "?"
@@ -166,7 +176,9 @@ def rollback(args: argparse.Namespace) -> int:
     chosen = plan.rollback(args.method)
     if chosen is None:
         names = ", ".join(m.name for m in plan.rollbacks)
-        raise UsageError(f"no rollback method '{args.method}' (methods: {names})")
+        close = difflib.get_close_matches(args.method, [m.name for m in plan.rollbacks], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"no rollback method '{args.method}'{hint}; methods: {names}")
     method = chosen
     steps = rollback_steps(plan, method.name, seen.state.phase)
     if args.dry_run:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cockpit.commands.common import clock_time, load, open_cockpit
+from cockpit.commands.common import clock_time, load, measure, open_cockpit
 from cockpit.core.catalog import Unit
 from cockpit.core.durations import format_duration
 from cockpit.core.plan import Plan
@@ -48,6 +48,7 @@ def describe_plan(plan: Plan) -> list[str]:
 
 def status(args: argparse.Namespace) -> int:
     cockpit = open_cockpit(args)
+    measure(cockpit, args)
     snapshot = cockpit.snapshot()
     if args.json:
         print(json.dumps(snapshot_to_json(snapshot), indent=2))

@@ -7,6 +7,7 @@ so a hung `vercel` and its children do not outlive the action. Placeholders `{pe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cockpit.core.plan import Plan
+from cockpit.core.plan import HttpRequest, Plan
 
 OUTPUT_LIMIT = 64 * 1024  # keep the last 64 KiB of an action's output
 _PLACEHOLDER = re.compile(r"\{(percent|phase|method)\}")
@@ -28,6 +29,7 @@ class Step:
     """One thing to do: a command, a manual instruction, or a URL that must answer 2xx."""
 
     argv: tuple[str, ...] = ()
+    http: HttpRequest | None = None  # placeholders already filled
     stdin: str | None = None
     manual: str | None = None
     verify_url: str | None = None
@@ -39,6 +41,10 @@ class Step:
             text = f"manual: {self.manual}"
         elif self.verify_url is not None:
             text = f"verify: GET {self.verify_url} answers 2xx"
+        elif self.http is not None:
+            text = f"http: {self.http.method} {self.http.url}"
+            if self.http.json is not None:
+                text += f" {json.dumps(self.http.json)}"
         else:
             text = "run: " + " ".join(_quote(a) for a in self.argv)
             if self.stdin is not None:
@@ -83,6 +89,8 @@ def traffic_steps(plan: Plan, percent: int, phase: int, method: str = "") -> lis
         return []
     values = {"percent": str(percent), "phase": str(phase), "method": method}
     steps = []
+    if traffic.http is not None:
+        steps.append(Step(http=_fill_request(traffic.http, values), timeout_s=traffic.timeout_s))
     if traffic.run:
         stdin = fill(traffic.stdin, values) if traffic.stdin is not None else None
         argv = tuple(fill(a, values) for a in traffic.run)
@@ -100,7 +108,10 @@ def rollback_steps(plan: Plan, method_name: str, phase: int) -> list[Step]:
     if method is None:
         return []
     values = {"percent": "0", "phase": str(phase), "method": method.name}
-    steps = [Step(argv=tuple(fill(a, values) for a in argv)) for argv in method.run]
+    steps = [
+        Step(argv=tuple(fill(a, values) for a in argv), timeout_s=method.timeout_s)
+        for argv in method.run
+    ]
     if method.traffic is not None:
         steps += [
             s
@@ -130,7 +141,10 @@ def run_command(step: Step, *, env: Mapping[str, str] | None = None) -> StepResu
         return StepResult(step, False, error=f"cannot run {step.argv[0]}: {exc.strerror}")
     try:
         out, _ = proc.communicate(step.stdin.encode() if step.stdin else None, step.timeout_s)
-    except subprocess.TimeoutExpired:
+    except BaseException as exc:
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            _kill_group(proc)  # Ctrl-C or a crash here must not leave the command running
+            raise
         _kill_group(proc)
         out, _ = proc.communicate()
         return StepResult(
@@ -183,7 +197,7 @@ def verify(
                     time.monotonic() - started,
                 )
             last = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             last = str(exc) or type(exc).__name__
         if time.monotonic() - started >= step.verify_for_s:
             return StepResult(
@@ -195,3 +209,50 @@ def verify(
                 error=f"verify failed: {step.verify_url}: {last}",
             )
         sleep(1.0)
+
+
+def _fill_request(request: HttpRequest, values: Mapping[str, str]) -> HttpRequest:
+    def filled(value: object) -> object:
+        if isinstance(value, str):
+            return fill(value, values)
+        if isinstance(value, list):
+            return [filled(v) for v in value]
+        if isinstance(value, dict):
+            return {k: filled(v) for k, v in value.items()}
+        return value
+
+    return HttpRequest(
+        url=fill(request.url, values),
+        method=request.method,
+        headers={k: fill(v, values) for k, v in request.headers.items()},
+        json=filled(request.json),
+    )
+
+
+def run_http(step: Step) -> StepResult:
+    """Send an HTTP action; any 2xx is success."""
+    assert step.http is not None
+    request = step.http
+    started = time.monotonic()
+    try:
+        answer = httpx.request(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            json=request.json,
+            timeout=step.timeout_s,
+        )
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        return StepResult(step, False, error=f"{request.url}: {str(exc) or type(exc).__name__}")
+    elapsed = time.monotonic() - started
+    body = answer.text[-OUTPUT_LIMIT:]
+    if 200 <= answer.status_code < 300:
+        return StepResult(step, True, body, answer.status_code, elapsed)
+    return StepResult(
+        step,
+        False,
+        body,
+        answer.status_code,
+        elapsed,
+        error=f"{request.url}: HTTP {answer.status_code}",
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cockpit.core.actions import (
@@ -18,9 +19,11 @@ from cockpit.core.actions import (
     mask,
     rollback_steps,
     run_command,
+    run_http,
     traffic_steps,
     verify,
 )
+from cockpit.core.atomic import LockTimeout, exclusive_lock
 from cockpit.core.audit import AuditLog
 from cockpit.core.gates import GateResult
 from cockpit.core.metrics.store import MetricStore
@@ -29,15 +32,17 @@ from cockpit.core.plan import Plan
 from cockpit.core.rollout import RolloutMachine
 from cockpit.core.rollout_events import (
     Action,
+    CaptureBaseline,
     Event,
     Hold,
     RollbackFinished,
     RunRollback,
     SetTraffic,
 )
-from cockpit.core.rollout_model import RolloutState
+from cockpit.core.rollout_model import RolloutState, Status
 from cockpit.core.snapshot import Snapshot, build_snapshot
-from cockpit.core.state import StateStore, Versioned
+from cockpit.core.sources.base import one_line
+from cockpit.core.state import StateChanged, StateStore, Versioned
 
 
 class Refused(Exception):
@@ -66,22 +71,57 @@ class Cockpit:
         return build_snapshot(self.plan, seen.state, seen.version, self.metrics, self.clock())
 
     def apply(self, seen: Versioned, event: Event, gates: Sequence[GateResult] = ()) -> Applied:
-        """Apply `event` to the state the operator saw; StateChanged if someone was faster."""
+        """Apply `event` to the state the operator saw; StateChanged if someone was faster.
+
+        The audit line is written under the state lock before the commit: if the journal
+        cannot be written, nothing changes.
+        """
         outcome = self.machine.transition(seen.state, event, self.clock())
         if outcome.refused is not None:
             raise Refused(outcome.refused)
-        after = self.store.commit(outcome.state, seen.version)
-        self.audit.append(
-            _event_name(event),
-            operator=self.operator,
-            phase=after.state.phase,
-            before=self._summary(seen),
-            after=self._summary(after),
-            reason=mask(getattr(event, "reason", "") or "", self.plan.secrets),
-            gates=[gate_record(g) for g in gates],
-            **_event_details(event),
-        )
+        with self.store.lock():
+            current = self.store.load()
+            if current.version != seen.version:
+                raise StateChanged(current)
+            after_summary = self._summary(Versioned(outcome.state, seen.version + 1))
+            self.audit.append(
+                _event_name(event),
+                operator=self.operator,
+                phase=outcome.state.phase,
+                before=self._summary(seen),
+                after=after_summary,
+                reason=mask(getattr(event, "reason", "") or "", self.plan.secrets),
+                gates=[gate_record(g) for g in gates],
+                **_event_details(event),
+            )
+            after = self.store.commit(outcome.state, seen.version)
         return Applied(seen, after, outcome.actions)
+
+    def load(self) -> Versioned:
+        """The current state, with a rollback whose runner died marked as interrupted.
+
+        A running action holds the actions lock; a rollback still "in progress" while nobody
+        holds it was cut short (SIGKILL, lost terminal), so the operator may pick a method.
+        """
+        seen = self.store.load()
+        record = seen.state.rollback
+        if seen.state.status is not Status.ROLLING_BACK or record is None or record.ok is not None:
+            return seen
+        try:
+            with exclusive_lock(self._actions_lock, timeout=0.0, what="actions"):
+                finished = RollbackFinished(
+                    by=str(self.operator),
+                    ok=False,
+                    detail="interrupted: the cockpit running it stopped before it finished",
+                )
+                self.apply(seen, finished)
+        except (LockTimeout, StateChanged):
+            pass  # still running elsewhere, or someone else settled it first
+        return self.store.load()
+
+    @property
+    def _actions_lock(self) -> Path:
+        return self.plan.state_path.with_name(self.plan.state_path.name + ".actions.lock")
 
     def steps_for(self, action: Action) -> list[Step]:
         if isinstance(action, SetTraffic):
@@ -96,6 +136,15 @@ class Cockpit:
         on_step: Callable[[Step, StepResult], None] = lambda s, r: None,
     ) -> list[StepResult]:
         """Run an action's steps in order, stopping at the first failure; then settle the state."""
+        with exclusive_lock(self._actions_lock, timeout=60.0, what="actions"):
+            return self._run_steps(action, confirm_manual, on_step)
+
+    def _run_steps(
+        self,
+        action: Action,
+        confirm_manual: Callable[[str], bool],
+        on_step: Callable[[Step, StepResult], None],
+    ) -> list[StepResult]:
         results: list[StepResult] = []
         for step in self.steps_for(action):
             described = step.describe(self.plan.secrets)
@@ -131,11 +180,19 @@ class Cockpit:
         return results
 
     def _run_step(self, step: Step, confirm_manual: Callable[[str], bool]) -> StepResult:
+        try:
+            return self._run_step_unguarded(step, confirm_manual)
+        except Exception as exc:  # a step that blows up is a failed step, never a stuck state
+            return StepResult(step, False, error=f"failed: {one_line(exc)}")
+
+    def _run_step_unguarded(self, step: Step, confirm_manual: Callable[[str], bool]) -> StepResult:
         if step.manual is not None:
             done = confirm_manual(step.manual)
             return StepResult(step, done, error=None if done else "manual step not confirmed")
         if step.verify_url is not None:
             return verify(step)
+        if step.http is not None:
+            return run_http(step)
         return run_command(step)
 
     def _settle(self, action: Action, results: list[StepResult]) -> None:
@@ -189,7 +246,9 @@ def _event_name(event: Event) -> str:
 
 def _event_details(event: Event) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    for key in ("method", "item", "force", "ok", "detail"):
+    for key in ("method", "item", "force", "ok", "detail", "window_s"):
         if hasattr(event, key):
             details[key] = getattr(event, key)
+    if isinstance(event, CaptureBaseline):
+        details["values"] = dict(event.values)
     return details

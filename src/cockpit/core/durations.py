@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_LONGEST = 10 * 365 * 86400.0
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 
 
@@ -20,7 +22,10 @@ def parse_duration(text: str) -> float:
         raise DurationError(
             f"bad duration {text!r}: use a number with a unit, e.g. 250ms, 30s, 5m, 48h"
         )
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
+    seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
+    if not math.isfinite(seconds) or seconds > _LONGEST:
+        raise DurationError(f"bad duration {text!r}: longer than 10 years")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -1,42 +1,127 @@
-"""The engine: runs the pollers that feed the metric store.
+"""The engine: builds a source per `[sources.NAME]`, runs them on their schedules, keeps the
+pooled `http.*` and `cockpit.*` metrics, and tells its caller once a tick.
 
-Pollers per source kind register in `POLLERS` (they arrive with the sources work). A source
-whose kind has no poller is never polled: its metrics stay "no data" and its gates UNKNOWN,
-which is the honest answer until it can be measured.
+Headless commands run it in their own event loop for a while (`collect`); a long-running
+cockpit runs `watch` until it is cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+import time
+from collections.abc import Callable
+from contextlib import suppress
 
+from cockpit.core.lag import LagMonitor
 from cockpit.core.metrics.store import MetricStore
 from cockpit.core.plan import Plan, SourceSpec
+from cockpit.core.sources.base import PollResult, Reading, Source
+from cockpit.core.sources.schedule import SourceRunner
 
-# kind -> coroutine function that polls one source until cancelled, recording into the store
-PollLoop = Callable[[SourceSpec, MetricStore], Coroutine[Any, Any, None]]
-POLLERS: dict[str, PollLoop] = {}
-
-
-def pollable_sources(plan: Plan) -> list[SourceSpec]:
-    return [spec for spec in plan.sources.values() if spec.kind in POLLERS]
+Tick = Callable[[MetricStore, dict[str, SourceRunner]], None]
 
 
-async def _collect(plan: Plan, store: MetricStore, seconds: float) -> None:
-    tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(POLLERS[s.kind](s, store)) for s in pollable_sources(plan)
-    ]
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+def make_source(spec: SourceSpec, lag: LagMonitor) -> Source:
+    """The poller for one source, by kind (imported on demand: a plan pays only for its kinds)."""
+    if spec.kind == "http":
+        from cockpit.core.sources.http import HttpSource
+
+        return HttpSource(spec, lag_ok=lag.ok)
+    if spec.kind == "redis":
+        from cockpit.core.sources.redis import RedisSource
+
+        return RedisSource(spec)
+    if spec.kind == "postgres":
+        from cockpit.core.sources.postgres import PostgresSource
+
+        return PostgresSource(spec)
+    if spec.kind == "prometheus":
+        from cockpit.core.sources.prometheus import PrometheusSource
+
+        return PrometheusSource(spec)
+    if spec.kind == "logs":
+        from cockpit.core.sources.logs import LogsSource
+
+        return LogsSource(spec)
+    raise ValueError(f"no poller for kind {spec.kind!r}")
+
+
+def default_duration(plan: Plan) -> float:
+    """Long enough for every source to answer twice."""
+    return max((2 * s.every_s for s in plan.sources.values()), default=0.0) + 0.5
+
+
+class Engine:
+    """Everything the pollers need for one run; `watch` runs it."""
+
+    def __init__(
+        self, plan: Plan, store: MetricStore, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.clock = clock
+        self.lag = LagMonitor()
+        self.sources = {name: make_source(spec, self.lag) for name, spec in plan.sources.items()}
+        self.runners = {
+            name: SourceRunner(source, store, clock=clock, on_result=self._after_poll)
+            for name, source in self.sources.items()
+        }
+
+    def _after_poll(self, name: str, result: PollResult) -> None:
+        if self.plan.sources[name].kind == "http" and isinstance(result, Reading):
+            self._record_pooled_http()
+
+    def _record_pooled_http(self) -> None:
+        from cockpit.core.sources.http import HttpSource, pooled_reading
+
+        probes = [s for s in self.sources.values() if isinstance(s, HttpSource)]
+        now = self.clock()
+        pooled = pooled_reading(probes, now)
+        for field, value in pooled.values.items():
+            self.store.record(f"http.{field}", now, value, pooled.reasons.get(field))
+
+    def _record_engine_health(self) -> None:
+        p99 = self.lag.p99_ms()
+        reason = None if p99 is not None else "measuring"
+        self.store.record("cockpit.loop_lag_p99", self.clock(), p99, reason)
+
+    async def watch(self, seconds: float | None = None, on_tick: Tick | None = None) -> None:
+        """Poll every source until `seconds` pass (or forever), calling `on_tick` each second."""
+        tasks = [asyncio.create_task(r.run()) for r in self.runners.values()]
+        tasks.append(asyncio.create_task(self.lag.run()))
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                await asyncio.sleep(max(left, 0.0))
+                self._record_engine_health()
+                if on_tick is not None:
+                    on_tick(self.store, self.runners)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for source in self.sources.values():
+                with suppress(Exception):
+                    await source.close()
 
 
 def collect(plan: Plan, store: MetricStore, seconds: float) -> None:
-    """Poll every pollable source for `seconds`; returns at once when none can be polled."""
-    if not pollable_sources(plan):
+    """Poll every source for `seconds`, then return (for headless commands)."""
+    if seconds <= 0 or not plan.sources:
         return
-    asyncio.run(_collect(plan, store, seconds))
+    asyncio.run(Engine(plan, store).watch(seconds))
+
+
+def store_for(plan: Plan, *, keep_s: float = 0.0) -> MetricStore:
+    """A metric store sized for the plan: staleness per source, history for its longest `for`."""
+    stale_after = {name: spec.stale_after_s for name, spec in plan.sources.items()}
+    http = [spec.stale_after_s for spec in plan.sources.values() if spec.kind == "http"]
+    stale_after["http"] = max(http, default=3.0)
+    stale_after["cockpit"] = 3.0
+    rules = [*plan.preflight_rules, *(plan.auto_rollback.when if plan.auto_rollback else ())]
+    for phase in plan.phases:
+        rules += [*phase.success, *phase.failure]
+    longest_for = max((r.for_s or 0.0 for r in rules), default=0.0)
+    horizon = max(longest_for, keep_s) + max(stale_after.values()) + 60.0
+    return MetricStore(stale_after=stale_after, horizon_s=horizon)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 
@@ -33,14 +32,6 @@ from cockpit.core.rule_types import Evaluation, Op, Rule, RuleError
 OPERATORS = "< <= > >= == !="
 _OPS_LONGEST_FIRST = (Op.LE, Op.GE, Op.EQ, Op.NE, Op.LT, Op.GT)
 _NEAR_OPS = {"=<": "<=", "=>": ">=", "=": "==", "!": "!=", "≤": "<=", "≥": ">=", "≠": "!="}
-_OP_FUNCS: dict[Op, Callable[[float, float], bool]] = {
-    Op.LT: operator.lt,
-    Op.LE: operator.le,
-    Op.GT: operator.gt,
-    Op.GE: operator.ge,
-    Op.EQ: operator.eq,
-    Op.NE: operator.ne,
-}
 _WS = re.compile(r"\s*")
 _NAME = re.compile(r"[A-Za-z0-9_.-]*", re.ASCII)
 _WS_PAREN = re.compile(r"\s*\(")
@@ -277,7 +268,7 @@ def evaluate(
     if value is None:
         return Evaluation(None, None, latest.reason or "no value")
 
-    passes = _OP_FUNCS[rule.op]
+    passes = rule.op.holds
     threshold = rule.threshold
     holds_now = passes(value, threshold)
     said = _describe(rule, value, holds_now, unit)

@@ -1,0 +1,76 @@
+"""`cockpit run --headless`: the engine without a screen, one log line per change."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from cockpit.commands.common import UsageError, measure_for, open_cockpit
+from cockpit.core.engine import Engine
+from cockpit.core.snapshot import Snapshot
+
+
+class ChangeLog:
+    """Turns successive snapshots into lines for what changed: sources, gates, the rollout."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, bool | None] = {}
+        self.gates: dict[tuple[str, str], str] = {}
+        self.rollout: tuple[str, int, int] | None = None
+
+    def changes(self, snapshot: Snapshot) -> Iterator[str]:
+        state = snapshot.state
+        rollout = (state.status.value, state.phase, snapshot.version)
+        if rollout != self.rollout:
+            who = f" (by {state.updated_by})" if state.updated_by else ""
+            yield (
+                f"rollout {state.status.value} phase {state.phase}/{len(snapshot.plan.phases)}"
+                f" {snapshot.phase_name}, traffic {snapshot.traffic}%{who}"
+            )
+            self.rollout = rollout
+        for source in snapshot.sources:
+            # Only transitions: a down source's error text may change every poll.
+            if self.sources.get(source.name) != source.up:
+                if source.up is not None:
+                    word = "up" if source.up else f"DOWN: {source.error}"
+                    yield f"source {source.name} {word}"
+                self.sources[source.name] = source.up
+        for gate in snapshot.gates:
+            key = (gate.kind.value, gate.rule.text)
+            verdict = gate.verdict.value
+            if self.gates.get(key) != verdict:
+                was = self.gates.get(key, "-")
+                yield f"gate {gate.kind.value} {gate.rule.text}: {was} -> {verdict} ({gate.reason})"
+                self.gates[key] = verdict
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.headless:
+        raise UsageError("the full-screen cockpit is not built yet: use `cockpit run --headless`")
+    cockpit = open_cockpit(args)
+    seconds = measure_for(args, cockpit.plan) if args.measure is not None else None
+    engine = Engine(cockpit.plan, cockpit.metrics)
+    log = ChangeLog()
+
+    def on_tick(*_: object) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for line in log.changes(cockpit.snapshot()):
+            print(f"{stamp} {line}", flush=True)
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await engine.watch(seconds, on_tick)
+        except asyncio.CancelledError:
+            print("stopping: signal received", file=sys.stderr)
+
+    asyncio.run(main())
+    return 0

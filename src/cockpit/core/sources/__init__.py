@@ -1,0 +1,1 @@
+"""Async pollers, one module per source kind; each returns a Reading or a SourceDown."""

@@ -1,0 +1,94 @@
+"""Running one source: a fixed schedule, one poll in flight, timeouts and backoff, recording.
+
+The next poll is planned from the previous plan, not from when the last poll ended, so the
+schedule does not drift; a poll that starts late is handed its planned time, and the HTTP
+probe counts the lateness in its latency (no coordinated omission). A source that is down
+is retried with capped exponential backoff, and its last good values stay in the store to
+go stale with their age: nothing stale reaches a gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cockpit.core.metrics.store import MetricStore, SourceStatus
+from cockpit.core.sources.base import PollResult, Reading, Source, SourceDown, one_line
+
+MAX_BACKOFF_S = 20.0
+# Grace on top of the source's own timeout, so its own (better-worded) timeout wins the race.
+TIMEOUT_GRACE_S = 1.0
+
+
+def backoff_s(failures: int, every_s: float) -> float:
+    """Wait before retry number `failures` (1, 2, 4 ... intervals), capped at 20 s."""
+    return float(min(every_s * 2 ** max(failures - 1, 0), max(MAX_BACKOFF_S, every_s)))
+
+
+class SourceRunner:
+    """Polls one source until cancelled and records what it answers."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: MetricStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        perf: Callable[[], float] = time.perf_counter,
+        on_result: Callable[[str, PollResult], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.clock = clock
+        self.perf = perf
+        self.on_result = on_result
+        self.failures = 0
+        self.polls = 0
+        self.details: dict[str, Any] = {}
+
+    async def poll_once(self, planned_at: float) -> PollResult:
+        spec = self.source.spec
+        try:
+            return await asyncio.wait_for(
+                self.source.poll(planned_at), spec.timeout_s + TIMEOUT_GRACE_S
+            )
+        except TimeoutError:
+            return SourceDown(f"timed out after {spec.timeout_s:g}s")
+        except Exception as exc:  # errors are data: nothing a server does escapes as an exception
+            return SourceDown(one_line(exc))
+
+    def record(self, result: PollResult) -> None:
+        name = self.source.spec.name
+        now = self.clock()
+        before = self.store.source(name)
+        if isinstance(result, Reading):
+            for field, value in result.values.items():
+                self.store.record(f"{name}.{field}", now, value, result.reasons.get(field))
+            self.store.set_source(name, SourceStatus(True, None, now, now))
+            self.details = dict(result.details)
+            self.failures = 0
+        else:
+            self.store.record(f"{name}.up", now, 0.0)
+            self.store.set_source(name, SourceStatus(False, result.error, before.last_ok, now))
+            self.failures += 1
+        self.polls += 1
+        if self.on_result is not None:
+            self.on_result(name, result)
+
+    async def run(self) -> None:
+        every = self.source.spec.every_s
+        planned = self.perf()
+        while True:
+            delay = planned - self.perf()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.record(await self.poll_once(planned))
+            planned += every
+            now = self.perf()
+            if self.failures:
+                planned = max(planned, now + backoff_s(self.failures, every))
+            elif now - planned > self.source.spec.timeout_s:
+                # Far behind (the machine stalled): start afresh rather than firing a burst.
+                planned = now
