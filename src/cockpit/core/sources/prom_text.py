@@ -10,7 +10,8 @@ A field's expression is a selector, optionally followed by a quantile for histog
 - The name is a sample name as it appears on the /metrics page; a counter family's name
   without `_total` finds its `_total` samples too.
 - Label matchers are Prometheus': `=`, `!=`, `=~`, `!~` (regexes match the whole value).
-- Every series that matches is summed.
+- Every series that matches is summed (before the rate: a series that appears counts from
+  0, one that disappears looks like a counter reset).
 - Counters (TYPE counter, names ending in `_total`, and a histogram's or summary's `_count`,
   `_sum` and `_bucket`) become per-minute rates over the window; anything else is a gauge.
 - `p<q>` after a histogram's family name (p50, p95, p99, p99.9) is that quantile of the

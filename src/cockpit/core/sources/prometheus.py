@@ -1,10 +1,15 @@
 """`kind = "prometheus"`: read a /metrics page (`scrape`) or ask a Prometheus server (`server`).
 
-Scrape form: `metrics = { field = 'selector' }`, one field per entry; the selector syntax
-(label matchers, counters as per-minute rates, `p95` quantiles of histograms) is described in
-`cockpit.core.sources.prom_text`. The page is fetched with httpx and parsed with
-prometheus_client's text parser; rates and quantiles are over `window` from this source's
-own successive scrapes.
+Scrape form: `metrics = { field = 'selector' }`, one field per entry:
+
+    jobs_per_min = 'jobs_processed_total'                # a counter: per-minute rate
+    errors       = 'http_requests_total{code=~"5.."}'    # matching series are summed
+    latency_p95  = 'http_request_duration_seconds{route="/api/farms"} p95'  # histogram
+
+(details in `cockpit.core.sources.prom_text`). The page is fetched with httpx and parsed
+with prometheus_client's text parser; rates and quantiles are over `window`, from this
+source's own successive scrapes. A selector that cannot be read makes its field None with
+the reason on every poll; the other fields are unaffected.
 
 Server form: `queries = { field = "PromQL" }`, each an instant query through
 `/api/v1/query`. Prometheus does the aggregation (how a fleet too big for one prober is
