@@ -222,7 +222,20 @@ def test_commit_increments_the_version(tmp_path: Path) -> None:
 
 
 def by_alice(status: Status, phase: int) -> RolloutState:
-    return RolloutState(status=status, phase=phase, updated_by="alice", updated_at=T0)
+    """A consistent state in `status` (holds have reasons, rollbacks have records)."""
+    hold = "p99 spike" if status is Status.HOLDING else None
+    rollback = None
+    if status in (Status.ROLLING_BACK, Status.ROLLED_BACK):
+        done = status is Status.ROLLED_BACK
+        rollback = RollbackRecord("flag", T0, "alice", "", ok=True if done else None)
+    return RolloutState(
+        status=status,
+        phase=phase,
+        hold_reason=hold,
+        rollback=rollback,
+        updated_by="alice",
+        updated_at=T0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -309,7 +322,8 @@ def test_lock_is_reentrant_within_one_store(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state.toml", lock_timeout=0)
     with store.lock():
         loaded = store.load()
-        assert store.commit(RolloutState(phase=1), loaded.version).version == 1
+        running = RolloutState(status=Status.RUNNING, phase=1)
+        assert store.commit(running, loaded.version).version == 1
     # released afterwards: another store can take it at once
     assert StateStore(store.path, lock_timeout=0).commit(RolloutState(), 1).version == 2
 
@@ -397,3 +411,21 @@ def test_exclusive_lock_timeout_zero_fails_fast(tmp_path: Path) -> None:
         with exclusive_lock(lock, timeout=0, what="thing"):
             pass
     assert str(caught.value).startswith("thing is locked by another cockpit (pid ")
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('status = "pending"\nphase = 2\n', "pending but phase is 2"),
+        ('status = "running"\nphase = 0\n', "running but phase is 0"),
+        ('status = "holding"\nphase = 1\n', "holding but there is no hold_reason"),
+        ('status = "rolled_back"\nphase = 1\n', "rolled_back but there is no [rollback]"),
+    ],
+)
+def test_impossible_states_are_refused(tmp_path: Path, body: str, problem: str) -> None:
+    path = tmp_path / "state.toml"
+    path.write_text(f"schema = 1\nversion = 3\n{body}")
+    with pytest.raises(StateError) as caught:
+        StateStore(path).load()
+    assert problem in str(caught.value)
+    assert str(path) in str(caught.value)

@@ -207,11 +207,14 @@ class _Builder:
         config = self.config
         folder = self.path.absolute().parent
         rollbacks = self.rollbacks()
+        state_path = folder / Path(config.rollout.state).expanduser()
+        audit_path = folder / Path(config.rollout.audit).expanduser()
+        self.check_paths(state_path, audit_path)
         return Plan(
             name=config.rollout.name,
             config_path=self.path.absolute(),
-            state_path=folder / Path(config.rollout.state).expanduser(),
-            audit_path=folder / Path(config.rollout.audit).expanduser(),
+            state_path=state_path,
+            audit_path=audit_path,
             sources={name: _source_spec(name, src) for name, src in config.sources.items()},
             catalog=self.catalog,
             phases=self.phases(),
@@ -227,6 +230,16 @@ class _Builder:
             keymap=dict(config.keymap),
             secrets=self.secrets,
         )
+
+    def check_paths(self, state_path: Path, audit_path: Path) -> None:
+        """The state file and the journal must not overwrite the plan or each other."""
+        config = self.path.absolute().resolve()
+        if state_path.resolve() == config:
+            raise self.error(("rollout", "state"), "the state file cannot be this config file")
+        if audit_path.resolve() == config:
+            raise self.error(("rollout", "audit"), "the audit log cannot be this config file")
+        if audit_path.resolve() == state_path.resolve():
+            raise self.error(("rollout", "audit"), "the audit log cannot be the state file")
 
     def rules(self, path: KeyPath, texts: Sequence[str]) -> tuple[Rule, ...]:
         rules = []

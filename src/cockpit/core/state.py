@@ -269,7 +269,21 @@ def _read_document(top: _Table) -> Versioned:
         updated_by=top.text("updated_by", default=""),
         updated_at=top.maybe_moment("updated_at"),
     )
+    _check_consistent(state)
     return top.finish(Versioned(state, version))
+
+
+def _check_consistent(state: RolloutState) -> None:
+    """Refuse a hand-edited file that no sequence of events could have produced."""
+    status, phase = state.status, state.phase
+    if status is Status.PENDING and phase != 0:
+        raise _Bad(f"status is pending but phase is {phase} (pending means phase 0)")
+    if status in (Status.RUNNING, Status.HOLDING, Status.COMPLETE) and phase < 1:
+        raise _Bad(f"status is {status.value} but phase is {phase} (phases count from 1)")
+    if status is Status.HOLDING and not (state.hold_reason or "").strip():
+        raise _Bad("status is holding but there is no hold_reason")
+    if status in (Status.ROLLING_BACK, Status.ROLLED_BACK) and state.rollback is None:
+        raise _Bad(f"status is {status.value} but there is no [rollback] record")
 
 
 def _read_ticks(table: _Table | None) -> dict[str, dict[str, Tick]]:
