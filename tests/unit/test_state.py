@@ -141,7 +141,7 @@ def test_dump_refuses_an_unstorable_time() -> None:
 
 
 def test_an_offset_other_than_utc_is_read_correctly() -> None:
-    text = 'version = 1\nstatus = "running"\nupdated_at = 2025-05-01T16:02:03+02:00\n'
+    text = 'version = 1\nstatus = "running"\nphase = 1\nupdated_at = 2025-05-01T16:02:03+02:00\n'
     assert parse_state(text).state.updated_at == 1_746_108_123.0
 
 
