@@ -36,21 +36,35 @@ EXAMPLES = {
 MEASURE_HELP = "poll the sources for D before judging (default: two polls each; 0 = do not poll)"
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """-c and --yes work before or after the command; only the top level sets defaults,
+    so a value given before the command is not reset by the command's parser."""
+    extra: dict[str, object] = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument(
         "-c",
         "--config",
         metavar="PATH",
         help="the plan (default: $COCKPIT_CONFIG, then ./cockpit.toml)",
+        **extra,  # type: ignore[arg-type]
     )
-    common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, defaults=False)
     parser = argparse.ArgumentParser(
         prog="cockpit",
         description="A terminal cockpit for running a gradual production rollout.",
         epilog="example:\n  cockpit status\n\nRun `cockpit COMMAND --help` for each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_common(parser, defaults=True)
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

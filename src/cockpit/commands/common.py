@@ -73,3 +73,9 @@ def clock_time(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def printable(line: str) -> str:
+    """Control characters shown escaped: a reason typed by another operator cannot move the
+    cursor, clear the screen or forge extra lines on ours."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in line)

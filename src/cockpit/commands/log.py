@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cockpit.commands.common import load
+from cockpit.commands.common import load, printable
 from cockpit.core.audit import AuditLog
 
 
@@ -23,7 +23,7 @@ def show(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(entry, sort_keys=False))
         else:
-            print(format_entry(entry))
+            print(printable(format_entry(entry)))
     return 0
 
 

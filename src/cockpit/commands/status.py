@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cockpit.commands.common import clock_time, load, measure, open_cockpit
+from cockpit.commands.common import clock_time, load, measure, open_cockpit, printable
 from cockpit.core.catalog import Unit
 from cockpit.core.durations import format_duration
 from cockpit.core.plan import Plan
@@ -54,7 +54,7 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(snapshot_to_json(snapshot), indent=2))
     else:
         for line in describe_snapshot(snapshot, cockpit.machine.checklist(snapshot.state)):
-            print(line)
+            print(printable(line))
     return exit_status(snapshot)
 
 
