@@ -124,6 +124,10 @@ async def test_redis_killed_then_restarted(watched: Watched, redis_server: Redis
     assert watched.polls("farms") - http_polls >= 3  # the others keep their schedules
     redis_server.start()
     await watched.until("cache back", up(watched, "cache"), 5.0)
+    lag = watched.store.latest("cockpit.loop_lag_p99")  # the engine watches its own loop
+    assert lag is not None
+    assert lag.value is not None
+    assert 0.0 <= lag.value < 1000.0
 
 
 async def test_postgres_hung_then_resumed(
