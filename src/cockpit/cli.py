@@ -30,6 +30,7 @@ EXAMPLES = {
     "rollback": "cockpit rollback flag --dry-run\n  cockpit rollback instant --yes",
     "log": "cockpit log --json | tail -n 5",
     "run": "cockpit run --headless >> rollout.log",
+    "cancel": 'cockpit cancel --reason "error spike is the load test, not the release"',
 }
 
 
@@ -102,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command("run", "watch the rollout (--headless: log one line per change, no screen)")
     p.add_argument("--headless", action="store_true", help="no screen: log changes to stdout")
     p.add_argument("--for", dest="measure", metavar="D", help="stop after D (default: run on)")
+    p = command("cancel", "stop an armed automatic rollback (its triggers stay quiet for cooldown)")
+    p.add_argument("rules", nargs="*", metavar="RULE", help="trigger rule text (default: failing)")
+    p.add_argument("--reason", required=True, help="why it must not roll back")
+    p.add_argument("--for", dest="measure", metavar="D", help=MEASURE_HELP)
     p = command("log", "show the audit log")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--verify", action="store_true", help="check the hash chain")
@@ -120,6 +125,7 @@ HANDLERS = {
     "rollback": operate.rollback,
     "log": log.show,
     "run": run.run,
+    "cancel": operate.cancel,
 }
 
 

@@ -14,10 +14,11 @@ from cockpit.core.catalog import Unit
 from cockpit.core.control import Applied, Cockpit, Refused
 from cockpit.core.durations import DurationError, format_duration, parse_duration
 from cockpit.core.engine import collect
-from cockpit.core.gates import gate_blockers
+from cockpit.core.gates import GateKind, gate_blockers
 from cockpit.core.quantities import format_value
 from cockpit.core.rollout_events import (
     Advance,
+    CancelAuto,
     CaptureBaseline,
     Check,
     Hold,
@@ -26,6 +27,7 @@ from cockpit.core.rollout_events import (
     Uncheck,
 )
 from cockpit.core.rollout_model import Status
+from cockpit.core.verdict import Verdict
 
 
 def _where(cockpit: Cockpit, applied: Applied) -> str:
@@ -196,3 +198,24 @@ def rollback(args: argparse.Namespace) -> int:
     code = _run_actions(cockpit, args, applied)
     print(f"rollback '{method.name}': {_where_now(cockpit)}")
     return code
+
+
+def cancel(args: argparse.Namespace) -> int:
+    """Stop an armed automatic rollback; its triggers stay quiet for the cooldown."""
+    cockpit = open_cockpit(args)
+    auto = cockpit.plan.auto_rollback
+    if auto is None:
+        raise UsageError("the plan has no [auto_rollback]")
+    rules = tuple(args.rules)
+    if not rules:
+        measure(cockpit, args)
+        failing = [g for g in cockpit.snapshot().gates if g.kind is GateKind.AUTO_ROLLBACK]
+        rules = tuple(g.rule.text for g in failing if g.verdict is Verdict.FAIL)
+        if not rules:
+            raise Refused("no automatic trigger is failing now; name the rule to cancel")
+    seen = cockpit.load()
+    until = cockpit.clock() + auto.cooldown_s
+    event = CancelAuto(by=str(cockpit.operator), rules=rules, reason=args.reason, until=until)
+    cockpit.apply(seen, event)
+    print(f"cancelled for {format_duration(auto.cooldown_s)}: {'; '.join(rules)}")
+    return 0

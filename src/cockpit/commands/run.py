@@ -9,9 +9,10 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from cockpit.commands.common import UsageError, measure_for, open_cockpit
+from cockpit.commands.common import UsageError, measure_for, open_cockpit, printable
 from cockpit.core.engine import Engine
 from cockpit.core.snapshot import Snapshot
+from cockpit.core.watch import Watch
 
 
 class ChangeLog:
@@ -56,10 +57,15 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(cockpit.plan, cockpit.metrics)
     log = ChangeLog()
 
-    def on_tick(*_: object) -> None:
+    def say(line: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for line in log.changes(cockpit.snapshot()):
-            print(f"{stamp} {line}", flush=True)
+        print(printable(f"{stamp} {line}"), flush=True)
+
+    watch = Watch(cockpit, say)
+
+    def on_tick(*_: object) -> None:
+        for line in log.changes(watch.tick()):
+            say(line)
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -71,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
             await engine.watch(seconds, on_tick)
         except asyncio.CancelledError:
             print("stopping: signal received", file=sys.stderr)
+        if watch.acting is not None:  # never abandon a rollback half-way
+            await asyncio.shield(watch.acting)
 
     asyncio.run(main())
     return 0

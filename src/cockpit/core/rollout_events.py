@@ -101,6 +101,17 @@ class Restart:
     reason: str
 
 
+@dataclass(frozen=True)
+class CancelAuto:
+    """Stop an armed automatic rollback; its triggers cannot re-arm until `until`."""
+
+    name: ClassVar[str] = "cancel_auto"
+    by: str
+    rules: tuple[str, ...]
+    reason: str
+    until: float
+
+
 Event: TypeAlias = (
     Advance
     | Hold
@@ -112,6 +123,7 @@ Event: TypeAlias = (
     | Uncheck
     | CaptureBaseline
     | Restart
+    | CancelAuto
 )
 
 

@@ -58,6 +58,16 @@ class RollbackRecord:
 
 
 @dataclass(frozen=True)
+class AutoCancel:
+    """An operator stopped an automatic rollback; the same trigger stays quiet until `until`."""
+
+    by: str
+    at: float
+    reason: str
+    until: float
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     at: float
     by: str
@@ -81,5 +91,6 @@ class RolloutState:
     baseline: Baseline | None = None
     rollback: RollbackRecord | None = None
     history: tuple[HistoryEntry, ...] = ()
+    auto_cancelled: Mapping[str, AutoCancel] = field(default_factory=dict)  # by rule text
     updated_by: str = ""
     updated_at: float | None = None

@@ -23,6 +23,7 @@ import tomli_w
 
 from cockpit.core.atomic import LockTimeout, atomic_write, exclusive_lock, remove_stale_temps
 from cockpit.core.rollout_model import (
+    AutoCancel,
     Baseline,
     HistoryEntry,
     RollbackRecord,
@@ -184,6 +185,10 @@ def dump_state(state: RolloutState, version: int) -> str:
         doc["baseline"] = _record(state.baseline) | {"values": dict(state.baseline.values)}
     if state.rollback is not None:
         doc["rollback"] = _record(state.rollback)
+    if state.auto_cancelled:
+        doc["auto_cancelled"] = {
+            rule: _record(cancel) for rule, cancel in state.auto_cancelled.items()
+        }
     if state.history:
         # Every key is written, which also keeps entries too long for tomli-w's inline form:
         # history stays one readable [[history]] block per entry.
@@ -191,10 +196,12 @@ def dump_state(state: RolloutState, version: int) -> str:
     return _HEADER + tomli_w.dumps(doc)
 
 
-_TIME_FIELDS = frozenset({"at", "captured_at", "started_at", "finished_at"})
+_TIME_FIELDS = frozenset({"at", "captured_at", "started_at", "finished_at", "until"})
 
 
-def _record(record: Tick | Baseline | RollbackRecord | HistoryEntry) -> dict[str, object]:
+def _record(
+    record: Tick | Baseline | RollbackRecord | HistoryEntry | AutoCancel,
+) -> dict[str, object]:
     """A record as a TOML table: times as datetimes, statuses as strings, None left out."""
     doc: dict[str, object] = {}
     for f in fields(record):
@@ -266,6 +273,7 @@ def _read_document(top: _Table) -> Versioned:
         baseline=_read_baseline(top.table("baseline")),
         rollback=_read_rollback(top.table("rollback")),
         history=tuple(_read_history(t) for t in top.tables("history")),
+        auto_cancelled=_read_cancels(top.table("auto_cancelled")),
         updated_by=top.text("updated_by", default=""),
         updated_at=top.maybe_moment("updated_at"),
     )
@@ -284,6 +292,16 @@ def _check_consistent(state: RolloutState) -> None:
         raise _Bad("status is holding but there is no hold_reason")
     if status in (Status.ROLLING_BACK, Status.ROLLED_BACK) and state.rollback is None:
         raise _Bad(f"status is {status.value} but there is no [rollback] record")
+
+
+def _read_cancels(table: _Table | None) -> dict[str, AutoCancel]:
+    if table is None:
+        return {}
+    cancels = {}
+    for rule, t in table.subtables_of_self():
+        cancel = AutoCancel(t.text("by"), t.moment("at"), t.text("reason"), t.moment("until"))
+        cancels[rule] = t.finish(cancel)
+    return cancels
 
 
 def _read_ticks(table: _Table | None) -> dict[str, dict[str, Tick]]:
@@ -437,6 +455,10 @@ class _Table:
         if table is None:
             return []
         return [(name, cast(_Table, table.table(name))) for name in table.names()]
+
+    def subtables_of_self(self) -> list[tuple[str, _Table]]:
+        """The tables inside this table, by name (each must be a table)."""
+        return [(name, cast(_Table, self.table(name))) for name in self.names()]
 
     def tables(self, key: str) -> list[_Table]:
         items = cast("list[object]", self.get(key, _ARRAY, []))
