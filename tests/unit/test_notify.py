@@ -1,0 +1,521 @@
+"""Notifier: backoff, masking, the bounded queue, close(), the summary clock and text formats.
+
+The transport and the backoff sleep are injected coroutines, so nothing here waits on a network
+or a timer; the notifier's own thread and event loop are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.core.catalog import Catalog
+from cockpit.core.gates import GateKind, GateResult
+from cockpit.core.notify import (
+    AUTO_ROLLBACK_FIRED,
+    EVENTS,
+    HOLD,
+    PHASE_CHANGE,
+    ROLLBACK_FAILED,
+    SUMMARY,
+    Delivery,
+    Notifier,
+    SummaryClock,
+    backoff_s,
+    event_label,
+    gate_verdicts,
+    phase_label,
+    summary_text,
+)
+from cockpit.core.plan import Notify, Phase, Plan
+from cockpit.core.rollout_model import RolloutState, Status
+from cockpit.core.rules import parse_rule
+from cockpit.core.snapshot import Snapshot
+from cockpit.core.verdict import Verdict
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+SLACK_URL = "https://hooks.slack.example/services/T0/B0/sl4ck-t0ken"
+HOOK_URL = "https://ops.example/hooks/rollout?key=h00k-key"
+ROLLOUT = "Phase 3: multi-layer caching"
+PHASES = ("Shadow", "Partial", "Full")
+
+
+class FakePost:
+    """Answers from a script (status codes or exceptions), then 200; records every call."""
+
+    def __init__(self, *answers: int | Exception) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, bytes]] = []
+
+    async def __call__(self, url: str, body: bytes, timeout_s: float) -> int:
+        self.calls.append((url, body))
+        answer = self.answers.pop(0) if self.answers else 200
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.calls]
+
+
+class FakeSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Notifier]]:
+    """Builds notifiers (Slack only unless told) and closes every one of them afterwards."""
+    made: list[Notifier] = []
+
+    def build(post: Any, notify: Notify | None = None, **options: Any) -> Notifier:
+        options.setdefault("secrets", ())
+        options.setdefault("sleep", FakeSleep())
+        options.setdefault("phases", PHASES)
+        notifier = Notifier(
+            notify or Notify(slack=SLACK_URL),
+            rollout=ROLLOUT,
+            post=post,
+            clock=lambda: NOW,
+            **options,
+        )
+        made.append(notifier)
+        return notifier
+
+    yield build
+    for notifier in made:
+        notifier.close(1.0)
+    assert not any(n.running for n in made)
+
+
+def advance(notifier: Notifier, **overrides: Any) -> None:
+    args: dict[str, Any] = dict(phase=2, percent=50, operator="alice", reason="bake done")
+    args.update(overrides)
+    notifier.send(PHASE_CHANGE, **args)
+
+
+# -- retries and backoff ---------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_one_second_and_is_capped_at_a_minute() -> None:
+    assert [backoff_s(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert backoff_s(10_000) == 60
+
+
+def test_a_failing_target_is_tried_five_times_with_backoff_then_recorded(make: Any) -> None:
+    post, sleep = FakePost(*[500] * 10), FakeSleep()
+    notifier = make(post, sleep=sleep)
+    advance(notifier)
+    notifier.close(5.0)
+    assert len(post.calls) == 5
+    assert sleep.delays == [1, 2, 4, 8]
+    assert notifier.failures() == [
+        Delivery(PHASE_CHANGE, "slack", False, "HTTP 500 after 5 tries", NOW, 5)
+    ]
+    assert notifier.failures()[0].describe() == "slack: HTTP 500 after 5 tries"
+
+
+def test_the_number_of_tries_is_configurable_and_the_wait_stays_capped(make: Any) -> None:
+    post, sleep = FakePost(*[502] * 20), FakeSleep()
+    notifier = make(post, sleep=sleep, max_attempts=9)
+    advance(notifier)
+    notifier.close(5.0)
+    assert sleep.delays == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert notifier.failures()[0].error == "HTTP 502 after 9 tries"
+
+
+def test_recovers_after_errors_and_counts_the_tries(make: Any) -> None:
+    post, sleep = FakePost(503, ConnectionError("refused"), 429), FakeSleep()
+    notifier = make(post, sleep=sleep)
+    advance(notifier)
+    notifier.close(5.0)
+    assert sleep.delays == [1, 2, 4]
+    assert notifier.deliveries() == [Delivery(PHASE_CHANGE, "slack", True, None, NOW, 4)]
+    assert notifier.failures() == []
+    assert len({body for _, body in post.calls}) == 1  # every try sends the same body
+
+
+def test_a_client_error_is_final(make: Any) -> None:
+    post, sleep = FakePost(404), FakeSleep()
+    notifier = make(post, sleep=sleep)
+    advance(notifier)
+    notifier.close(5.0)
+    assert (len(post.calls), sleep.delays) == (1, [])
+    assert notifier.failures()[0].error == "HTTP 404 (not retried)"
+
+
+def test_a_try_that_outlives_its_timeout_is_a_failed_try(make: Any) -> None:
+    async def slow(url: str, body: bytes, timeout_s: float) -> int:
+        await asyncio.Event().wait()  # never answers
+        return 200
+
+    notifier = make(slow, timeout_s=0.01, max_attempts=2)
+    advance(notifier)
+    notifier.close(5.0)
+    assert notifier.failures()[0].error == "no answer within 0.01s after 2 tries"
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+
+def test_every_string_sent_is_masked_and_the_urls_are_secrets(make: Any) -> None:
+    post = FakePost()
+    notifier = make(post, Notify(slack=SLACK_URL, webhook=HOOK_URL), secrets={"hunter2"})
+    gates = [{"rule": "http.error_rate > 2%", "verdict": "fail", "reason": "seen hunter2"}]
+    notifier.send(
+        HOLD,
+        phase=2,
+        percent=50,
+        operator="hunter2-bot",
+        reason=f"password hunter2 and hook {SLACK_URL} and {HOOK_URL}",
+        gates=gates,
+    )
+    notifier.close(5.0)
+    assert [url for url, _ in post.calls] == [SLACK_URL, HOOK_URL]
+    for _, body in post.calls:
+        for secret in (b"hunter2", b"sl4ck-t0ken", b"h00k-key", b"hooks.slack.example"):
+            assert secret not in body
+        assert b"****" in body
+    webhook = post.bodies()[1]
+    assert webhook["reason"] == "password **** and hook **** and ****"
+    assert webhook["operator"] == "****-bot"
+    assert webhook["gates"][0]["reason"] == "seen ****"
+
+
+def test_phase_names_are_masked_in_the_line_too(make: Any) -> None:
+    post = FakePost()
+    phases = ("Shadow", "Partial hunter2")
+    notifier = make(
+        post, Notify(slack=SLACK_URL, webhook=HOOK_URL), secrets={"hunter2"}, phases=phases
+    )
+    advance(notifier, reason="")
+    notifier.close(5.0)
+    slack, hook = post.bodies()
+    assert slack["text"] == f"[{ROLLOUT}] phase 2/2 Partial **** 50%: advance by alice"
+    assert (hook["phase_name"], hook["text"]) == ("Partial ****", slack["text"])
+
+
+def test_a_secret_with_characters_json_escapes_is_still_masked(make: Any) -> None:
+    post = FakePost()
+    secret = 'p"ä\\ss'
+    notifier = make(post, Notify(slack=SLACK_URL, webhook=HOOK_URL), secrets={secret})
+    advance(notifier, reason=f"x {secret} y")
+    notifier.close(5.0)
+    for _, body in post.calls:
+        assert secret not in body.decode()
+        assert secret not in json.dumps(json.loads(body))
+        assert "x **** y" in json.dumps(json.loads(body))
+
+
+def test_errors_never_quote_the_webhook_url(make: Any) -> None:
+    path = "/services/T0/B0/sl4ck-t0ken"
+    post = FakePost(OSError(f"cannot reach {SLACK_URL}"), OSError(f"bad path {path}"), 500, 500)
+    notifier = make(post, max_attempts=2)
+    advance(notifier)
+    advance(notifier)
+    notifier.close(5.0)
+    errors = [d.error or "" for d in notifier.failures()]
+    assert errors == ["OSError: bad path **** after 2 tries", "HTTP 500 after 2 tries"]
+    notifier2 = make(FakePost(OSError(f"cannot reach {SLACK_URL}")), max_attempts=1)
+    advance(notifier2)
+    notifier2.close(5.0)
+    assert notifier2.failures()[0].error == "OSError: cannot reach **** after 1 try"
+
+
+# -- never blocking, the queue bound and close -----------------------------------------------
+
+
+class Gate:
+    """A transport whose first call waits until `release()` (later calls answer at once)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.calls: list[bytes] = []
+        self._opened: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+    async def __call__(self, url: str, body: bytes, timeout_s: float) -> int:
+        self.calls.append(body)
+        if self._opened is None:
+            self._opened = (asyncio.get_running_loop(), asyncio.Event())
+            self.entered.set()
+            await self._opened[1].wait()
+        return 200
+
+    def release(self) -> None:
+        assert self._opened is not None
+        loop, opened = self._opened
+        loop.call_soon_threadsafe(opened.set)
+
+
+def test_send_returns_at_once_while_the_target_hangs(make: Any) -> None:
+    gate = Gate()
+    notifier = make(gate)
+    started = time.perf_counter()
+    for _ in range(100):
+        advance(notifier)
+    assert time.perf_counter() - started < 0.5
+    assert gate.entered.wait(5)
+    assert notifier.pending() == 100
+    gate.release()
+    notifier.close(5.0)
+    assert notifier.pending() == 0
+    assert len(notifier.deliveries()) == 100
+
+
+def test_a_full_queue_drops_the_oldest_and_says_so(make: Any) -> None:
+    gate = Gate()
+    notifier = make(gate, max_queue=3)
+    notifier.send("e1", phase=1, percent=10, operator="a")
+    assert gate.entered.wait(5)  # e1 is in flight; the next ones queue behind it
+    for n in range(2, 7):
+        notifier.send(f"e{n}", phase=1, percent=10, operator="a")
+    dropped = notifier.failures()
+    assert [(d.event, d.error) for d in dropped] == [
+        ("e2", "dropped: more than 3 waiting"),
+        ("e3", "dropped: more than 3 waiting"),
+    ]
+    gate.release()
+    notifier.close(5.0)
+    sent = [json.loads(body)["text"] for body in gate.calls]
+    assert sent == [f"[{ROLLOUT}] phase 1/3 Shadow 10%: e{n} by a" for n in (1, 4, 5, 6)]
+
+
+def test_close_gives_up_on_a_hanging_try_and_what_waits_behind_it(make: Any) -> None:
+    gate = Gate()
+    results: list[Delivery] = []
+    notifier = make(gate, on_result=results.append)
+    advance(notifier)
+    assert gate.entered.wait(5)
+    notifier.send(HOLD, phase=2, percent=50, operator="bob", reason="look")
+    started = time.monotonic()
+    notifier.close(0.05)
+    assert time.monotonic() - started < 2.0
+    assert not notifier.running
+    assert not [t for t in threading.enumerate() if t.name == "cockpit-notify"]
+    assert [(d.event, d.error) for d in notifier.failures()] == [
+        (PHASE_CHANGE, "not delivered: closed during try 1"),
+        (HOLD, "not delivered: closed before it was sent"),
+    ]
+    assert results == notifier.failures()
+
+
+def test_close_names_the_last_error_of_a_delivery_it_cut_short(make: Any) -> None:
+    waiting = threading.Event()
+
+    async def forever(seconds: float) -> None:
+        waiting.set()
+        await asyncio.Event().wait()
+
+    notifier = make(FakePost(500), sleep=forever)
+    advance(notifier)
+    assert waiting.wait(5)  # in the backoff after try 1
+    notifier.close(0.05)
+    assert notifier.failures()[0].error == "not delivered: closed after 1 try (HTTP 500)"
+
+
+def test_close_names_the_try_it_cut_short_and_the_error_before(make: Any) -> None:
+    tries: list[float] = []
+    second = threading.Event()
+
+    async def fail_then_hang(url: str, body: bytes, timeout_s: float) -> int:
+        tries.append(timeout_s)
+        if len(tries) == 1:
+            return 503
+        second.set()
+        await asyncio.Event().wait()
+        return 200
+
+    notifier = make(fail_then_hang)
+    advance(notifier)
+    assert second.wait(5)
+    notifier.close(0.05)
+    (failure,) = notifier.failures()
+    assert failure.attempts == 2
+    assert failure.error == "not delivered: closed during try 2 (HTTP 503)"
+
+
+def test_send_after_close_is_recorded_not_raised(make: Any) -> None:
+    notifier = make(FakePost())
+    notifier.close(1.0)
+    advance(notifier)
+    assert [d.error for d in notifier.failures()] == ["not sent: notifier closed"]
+
+
+def test_without_targets_there_is_no_thread_and_nothing_to_send() -> None:
+    for notify in (None, Notify(), Notify(slack="", webhook=None)):
+        notifier = Notifier(notify, secrets=(), rollout=ROLLOUT)
+        assert not notifier.running
+        advance(notifier)
+        notifier.close(1.0)
+        assert notifier.deliveries() == []
+        assert notifier.pending() == 0
+
+
+def test_a_failing_callback_does_not_stop_deliveries(make: Any) -> None:
+    seen: list[str] = []
+
+    def callback(delivery: Delivery) -> None:
+        seen.append(delivery.event)
+        raise RuntimeError("callback bug")
+
+    notifier = make(FakePost(), on_result=callback)
+    advance(notifier)
+    notifier.send(HOLD, phase=2, percent=50, operator="bob", reason="x")
+    notifier.close(5.0)
+    assert seen == [PHASE_CHANGE, HOLD]
+    assert all(d.ok for d in notifier.deliveries())
+
+
+# -- what is sent ----------------------------------------------------------------------------
+
+
+def test_slack_gets_one_readable_line(make: Any) -> None:
+    post = FakePost()
+    notifier = make(post)
+    advance(notifier, reason="bake done,\n  gates green")
+    notifier.close(5.0)
+    assert post.bodies() == [
+        {"text": f"[{ROLLOUT}] phase 2/3 Partial 50%: advance by alice — bake done, gates green"}
+    ]
+
+
+def test_slack_line_lists_failing_gates_with_markup_escaped(make: Any) -> None:
+    post = FakePost()
+    notifier = make(post)
+    gates = [
+        {"rule": "http.error_rate > 2% for 5m", "verdict": "fail", "reason": "2.4% breaching"},
+        {"rule": "cache.up == 1", "verdict": "pass", "reason": "1 held"},
+        {"rule": "db.up == 1", "verdict": Verdict.FAIL, "reason": ""},
+    ]
+    notifier.send(AUTO_ROLLBACK_FIRED, phase=1, percent=10, operator="cockpit", gates=gates)
+    notifier.close(5.0)
+    assert post.bodies()[0]["text"] == (
+        f"[{ROLLOUT}] phase 1/3 Shadow 10%: AUTO-ROLLBACK FIRED by cockpit"
+        " | failing: http.error_rate &gt; 2% for 5m (2.4% breaching); db.up == 1"
+    )
+
+
+def test_webhook_gets_the_event_as_json(make: Any) -> None:
+    post = FakePost()
+    notifier = make(post, Notify(webhook=HOOK_URL))
+    gates = [{"rule": "cache.up == 1", "verdict": "pass", "reason": "1 held", "value": 1.0}]
+    notifier.send(ROLLBACK_FAILED, phase=3, percent=100, operator="bob", reason="x", gates=gates)
+    notifier.close(5.0)
+    assert post.bodies() == [
+        {
+            "event": "rollback_failed",
+            "rollout": ROLLOUT,
+            "phase": 3,
+            "phase_name": "Full",
+            "percent": 100,
+            "operator": "bob",
+            "reason": "x",
+            "gates": gates,
+            "time": "2027-01-15T08:00:00+00:00",
+            "text": f"[{ROLLOUT}] phase 3/3 Full 100%: ROLLBACK FAILED by bob — x",
+        }
+    ]
+
+
+def test_labels_for_every_event_and_phase() -> None:
+    assert [event_label(e) for e in EVENTS] == [
+        "advance",
+        "hold",
+        "resume",
+        "AUTO-ROLLBACK ARMED",
+        "auto-rollback cancelled",
+        "AUTO-ROLLBACK FIRED",
+        "rollback started",
+        "rollback finished",
+        "ROLLBACK FAILED",
+        "summary",
+    ]
+    assert phase_label(0, 0, PHASES) == "pre-flight 0%"
+    assert phase_label(2, 50, PHASES) == "phase 2/3 Partial 50%"
+    assert phase_label(2, 50) == "phase 2 50%"
+
+
+# -- the periodic summary --------------------------------------------------------------------
+
+
+def test_summary_clock_waits_a_period_and_restarts_after_each_summary() -> None:
+    clock = SummaryClock(4 * 3600, clock=lambda: NOW)
+    assert not clock.due(NOW)
+    assert not clock.due(NOW + 4 * 3600 - 1)
+    assert clock.due(NOW + 4 * 3600)
+    assert clock.due(NOW + 30 * 3600)  # asleep for a day: one summary, not six
+    clock.sent(NOW + 30 * 3600)
+    assert not clock.due(NOW + 31 * 3600)
+    assert clock.due(NOW + 34 * 3600)
+
+
+def test_summary_clock_off_and_clock_going_back() -> None:
+    assert not SummaryClock(0, clock=lambda: NOW).due(NOW + 10**9)
+    clock = SummaryClock(3600, clock=lambda: NOW)
+    assert not clock.due(NOW - 86400)  # the wall clock went back a day
+    assert clock.due(NOW - 86400 + 3600)
+
+
+def make_snapshot(gates: tuple[GateResult, ...], blockers: tuple[str, ...]) -> Snapshot:
+    plan = Plan(
+        name=ROLLOUT,
+        config_path=Path("c.toml"),
+        state_path=Path("s.toml"),
+        audit_path=Path("a.jsonl"),
+        sources={},
+        catalog=Catalog({}),
+        phases=(Phase("Shadow", 10, 48 * 3600), Phase("Partial", 50, 72 * 3600)),
+    )
+    state = RolloutState(status=Status.RUNNING, phase=2, phase_entered_at=NOW - 20 * 3600)
+    return Snapshot(NOW, plan, state, 3, 50, (), gates, (), blockers)
+
+
+def gate(verdict: Verdict, text: str = "http.error_rate <= 0.1%") -> GateResult:
+    return GateResult(2, GateKind.SUCCESS, parse_rule(text), verdict, 0.004, "0.4%", "why")
+
+
+def test_summary_text_from_the_snapshot() -> None:
+    gates = (gate(Verdict.PASS), gate(Verdict.PASS), gate(Verdict.FAIL), gate(Verdict.UNKNOWN))
+    snapshot = make_snapshot(gates, ("a", "b"))
+    assert summary_text(snapshot) == (
+        "phase 2/2 Partial at 50% traffic, running; 20h in phase of 72h bake;"
+        " gates 2 pass, 1 fail, 1 unknown; 2 blockers"
+    )
+    assert summary_text(make_snapshot((), ("a",))).endswith(
+        "gates 0 pass, 0 fail, 0 unknown; 1 blocker"
+    )
+    assert summary_text(make_snapshot((), ())).endswith("; no blockers")
+
+
+def test_send_summary_carries_the_text_and_the_gates(make: Any) -> None:
+    post = FakePost()
+    notifier = make(post, Notify(slack=SLACK_URL, webhook=HOOK_URL))
+    snapshot = make_snapshot((gate(Verdict.PASS), gate(Verdict.FAIL, "cache.up == 1")), ())
+    notifier.send_summary(snapshot)
+    notifier.close(5.0)
+    slack, hook = post.bodies()
+    assert slack["text"] == (
+        f"[{ROLLOUT}] summary: phase 2/2 Partial at 50% traffic, running; 20h in phase of 72h"
+        " bake; gates 1 pass, 1 fail, 0 unknown; no blockers | failing: cache.up == 1 (why)"
+    )
+    assert (hook["event"], hook["operator"], hook["percent"]) == (SUMMARY, "cockpit", 50)
+    assert hook["gates"] == gate_verdicts(snapshot.gates)
+    assert hook["gates"][1] == {
+        "phase": 2,
+        "kind": "success",
+        "rule": "cache.up == 1",
+        "verdict": "fail",
+        "value": 0.004,
+        "value_text": "0.4%",
+        "reason": "why",
+    }
