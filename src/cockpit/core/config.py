@@ -310,6 +310,7 @@ class _Builder:
             verify=section.verify,
             verify_for_s=section.verify_for,
             timeout_s=section.timeout,
+            shell=section.shell,
         )
 
     def auto_rollback(self, methods: Sequence[RollbackMethod]) -> AutoRollback | None:
@@ -380,6 +381,7 @@ def _rollback_method(section: RollbackSection) -> RollbackMethod:
         manual=section.manual,
         verify=section.verify,
         timeout_s=section.timeout,
+        shell=section.shell,
     )
 
 

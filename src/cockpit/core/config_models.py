@@ -9,7 +9,9 @@ with a did-you-mean. `describe` turns pydantic's errors into a key path and a pl
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import shlex
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -288,11 +290,24 @@ class TrafficSection(Strict):
     verify: HttpUrl | None = None
     verify_for: Duration = 60.0
     timeout: Positive = 300.0
+    shell: bool = False
+    """DANGEROUS. Run `run` and each `then` through `/bin/sh -c`, each written as one string.
+
+    Placeholders and `${VAR}` values are filled into shell text unquoted, so a value holding
+    `;`, `$(...)` or a quote runs as shell code with the operator's privileges. Prefer argv
+    lists (the default), which never go through a shell."""
 
     @model_validator(mode="after")
     def _some_action(self) -> TrafficSection:
         if self.run is None and self.http is None:
             raise fail("say how to set traffic: run = [...] (a command) or http = { url = ... }")
+        if self.shell:
+            commands: list[tuple[KeyPath, list[str]]] = [
+                (("then", n), a) for n, a in enumerate(self.then)
+            ]
+            if self.run is not None:
+                commands.insert(0, (("run",), self.run))
+            _shell_commands(commands)
         return self
 
 
@@ -306,12 +321,34 @@ class RollbackSection(Strict):
     manual: Text | None = None
     verify: HttpUrl | None = None
     timeout: Positive = 300.0
+    shell: bool = False
+    """DANGEROUS. Run each `run` command through `/bin/sh -c`, each written as one string.
+
+    Placeholders and `${VAR}` values are filled into shell text unquoted, so a value holding
+    `;`, `$(...)` or a quote runs as shell code with the operator's privileges. `traffic = 0`
+    uses the [traffic] section's own `shell` setting."""
 
     @model_validator(mode="after")
     def _some_step(self) -> RollbackSection:
         if not self.run and self.traffic is None and self.manual is None:
             raise fail("a method needs at least one of run, traffic or manual")
+        if self.shell:
+            _shell_commands([(("run", n), argv) for n, argv in enumerate(self.run)])
         return self
+
+
+def _shell_commands(commands: list[tuple[KeyPath, list[str]]]) -> None:
+    """With `shell = true` every command is exactly one string, and there is one to run."""
+    if not commands:
+        raise fail("shell = true applies to run commands, and there are none here", ("shell",))
+    for at, argv in commands:
+        if len(argv) != 1:
+            one = json.dumps(shlex.join(argv))
+            raise fail(
+                f"with shell = true a command is one string for /bin/sh -c, not {len(argv)} "
+                f"items: write [{one}]",
+                at,
+            )
 
 
 class AutoRollbackSection(Strict):

@@ -44,6 +44,7 @@ class RollbackMethod:
     manual: str | None = None  # a step the operator confirms by hand
     verify: str | None = None  # URL that must answer 2xx afterwards
     timeout_s: float = 300.0  # per step
+    shell: bool = False  # each run entry is one string for /bin/sh -c
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class TrafficAction:
     verify: str | None = None
     verify_for_s: float = 60.0
     timeout_s: float = 300.0
+    shell: bool = False  # run and each then are one string for /bin/sh -c
 
 
 @dataclass(frozen=True)
