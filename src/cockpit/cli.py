@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("run", "watch the rollout (--headless: log one line per change, no screen)")
     p.add_argument("--headless", action="store_true", help="no screen: log changes to stdout")
     p.add_argument("--for", dest="measure", metavar="D", help="stop after D (default: run on)")
+    p.add_argument("--read-only", action="store_true", help="look, never act (for watchers)")
     p = command("cancel", "stop an armed automatic rollback (its triggers stay quiet for cooldown)")
     p.add_argument("rules", nargs="*", metavar="RULE", help="trigger rule text (default: failing)")
     p.add_argument("--reason", required=True, help="why it must not roll back")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -64,17 +67,19 @@ def watchers(cockpit_run: CockpitRun, count: int, seconds: str) -> list[str]:
         )
         for _ in range(count)
     ]
-    outputs = []
-    for proc in procs:
-        try:
+    outputs: list[tuple[int, str]] = []
+    try:
+        for proc in procs:
             out, _ = proc.communicate(timeout=60)
-        finally:
+            outputs.append((proc.returncode, out))
+    finally:
+        for proc in procs:  # never leave a cockpit running, whatever failed above
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
-        assert proc.returncode == 0, out
-        outputs.append(out)
-    return outputs
+            proc.communicate()
+    for code, out in outputs:
+        assert code == 0, out
+    return [out for _, out in outputs]
 
 
 def audit(cockpit_run: CockpitRun) -> list[dict[str, object]]:
@@ -127,3 +132,65 @@ def test_unknown_alone_never_rolls_back(
     [output] = watchers(cockpit_run, 1, "4s")
     assert "AUTO-ROLLBACK" not in output
     assert not [c for c in cockpit_run.stand_in_calls() if c["stdin"] == "0"]
+
+
+def test_read_only_cockpit_sees_the_trigger_but_never_acts(
+    cockpit_run: CockpitRun, http_server: HttpServerControl
+) -> None:
+    start(cockpit_run, http_server)
+    before = audit(cockpit_run)
+    http_server.configure(status=500)
+    result = cockpit_run("run", "--headless", "--read-only", "--for", "4s")
+    assert result.returncode == 0, result.stderr
+    assert "AUTO-ROLLBACK in 1s" in result.stdout
+    assert "read-only: not rolling back by 'flag'" in result.stdout
+    assert not [c for c in cockpit_run.stand_in_calls() if c["stdin"] == "0"]
+    assert audit(cockpit_run) == before  # wrote nothing
+
+
+class Recorder(BaseHTTPRequestHandler):
+    bodies: list[dict[str, object]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).bodies.append(json.loads(body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[type[Recorder]]:
+    handler = type("Hook", (Recorder,), {"bodies": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_team_is_told_every_step(
+    cockpit_run: CockpitRun, http_server: HttpServerControl, webhook: type[Recorder]
+) -> None:
+    plan = PLAN.format(url=http_server.url) + f'\n[notify]\nwebhook = "{webhook.url}"\n'  # type: ignore[attr-defined]
+    cockpit_run.config.write_text(plan)
+    assert (
+        cockpit_run("advance", "--for", "0", "--yes", "--force", "--reason", "go").returncode == 0
+    )
+    http_server.configure(status=500)
+    watchers(cockpit_run, 1, "6s")
+    events = [b["event"] for b in webhook.bodies]
+    assert events[0] == "phase_change"
+    for expected in ("auto_rollback_armed", "auto_rollback_fired", "rollback_finished"):
+        assert expected in events, events
+    fired = next(b for b in webhook.bodies if b["event"] == "auto_rollback_fired")
+    assert fired["rollout"] == "auto"
+    assert fired["percent"] == 10
+    assert "farms.error_rate > 50% for 1s" in str(fired["reason"])

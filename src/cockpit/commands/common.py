@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from cockpit.core.config import find_config, load_plan
 from cockpit.core.control import Cockpit
 from cockpit.core.durations import DurationError, parse_duration
 from cockpit.core.engine import collect, default_duration, store_for
+from cockpit.core.notify import Notifier
 from cockpit.core.operator import current_operator
 from cockpit.core.plan import Plan
 
@@ -26,7 +28,9 @@ def load(args: argparse.Namespace) -> Plan:
 def open_cockpit(args: argparse.Namespace, *, keep_s: float = 0.0) -> Cockpit:
     plan = load(args)
     metrics = store_for(plan, keep_s=keep_s)
-    return Cockpit(plan=plan, operator=current_operator(), metrics=metrics)
+    notifier = Notifier.for_plan(plan)
+    atexit.register(notifier.close, 10.0)  # deliver what this command announced, then exit
+    return Cockpit(plan=plan, operator=current_operator(), metrics=metrics, notifier=notifier)
 
 
 def measure_for(args: argparse.Namespace, plan: Plan) -> float:

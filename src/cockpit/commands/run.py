@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         print(printable(f"{stamp} {line}"), flush=True)
 
-    watch = Watch(cockpit, say)
+    watch = Watch(cockpit, say, read_only=args.read_only)
 
     def on_tick(*_: object) -> None:
         for line in log.changes(watch.tick()):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cockpit.core import notify
 from cockpit.core.actions import (
     Step,
     StepResult,
@@ -27,14 +28,20 @@ from cockpit.core.atomic import LockTimeout, exclusive_lock
 from cockpit.core.audit import AuditLog
 from cockpit.core.gates import GateResult
 from cockpit.core.metrics.store import MetricStore
+from cockpit.core.notify import Notifier
 from cockpit.core.operator import Operator
 from cockpit.core.plan import Plan
 from cockpit.core.rollout import RolloutMachine
 from cockpit.core.rollout_events import (
     Action,
+    Advance,
+    AutoRollback,
+    CancelAuto,
     CaptureBaseline,
     Event,
     Hold,
+    Resume,
+    Rollback,
     RollbackFinished,
     RunRollback,
     SetTraffic,
@@ -57,6 +64,7 @@ class Cockpit:
     operator: Operator
     metrics: MetricStore
     clock: Callable[[], float] = time.time
+    notifier: Notifier | None = None
     store: StateStore = field(init=False)
     audit: AuditLog = field(init=False)
     machine: RolloutMachine = field(init=False)
@@ -95,7 +103,22 @@ class Cockpit:
                 **_event_details(event),
             )
             after = self.store.commit(outcome.state, seen.version)
+        self._notify(event, after, gates)
         return Applied(seen, after, outcome.actions)
+
+    def _notify(self, event: Event, after: Versioned, gates: Sequence[GateResult]) -> None:
+        """Tell the team (Slack, webhook) about what changed; never blocks, never raises."""
+        kind = notification_for(event)
+        if self.notifier is None or kind is None:
+            return
+        self.notifier.send(
+            kind,
+            phase=after.state.phase,
+            percent=self.machine.traffic(after.state),
+            operator=str(self.operator) if event.by != AUTOPILOT else event.by,
+            reason=getattr(event, "reason", "") or getattr(event, "detail", "") or "",
+            gates=[gate_record(g) for g in gates],
+        )
 
     def load(self) -> Versioned:
         """The current state, with a rollback whose runner died marked as interrupted.
@@ -252,3 +275,28 @@ def _event_details(event: Event) -> dict[str, Any]:
     if isinstance(event, CaptureBaseline):
         details["values"] = dict(event.values)
     return details
+
+
+AUTOPILOT = "cockpit (automatic)"
+
+
+def notification_for(event: Event) -> str | None:
+    """Which notification an accepted event makes, if any (ticks and baselines make none)."""
+    match event:
+        case Advance():
+            return notify.PHASE_CHANGE
+        case Hold():
+            return notify.HOLD
+        case Resume():
+            return notify.RESUME
+        case AutoRollback():
+            return notify.AUTO_ROLLBACK_FIRED
+        case Rollback():
+            return notify.ROLLBACK_STARTED
+        case RollbackFinished(ok=True):
+            return notify.ROLLBACK_FINISHED
+        case RollbackFinished():
+            return notify.ROLLBACK_FAILED
+        case CancelAuto():
+            return notify.AUTO_ROLLBACK_CANCELLED
+    return None

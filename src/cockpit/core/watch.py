@@ -10,58 +10,91 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cockpit.core import notify
 from cockpit.core.autopilot import Arm, AutoPilot, Blind, Decision, Disarm, Fire
-from cockpit.core.control import Cockpit, Refused
+from cockpit.core.control import AUTOPILOT, Cockpit, Refused
 from cockpit.core.durations import format_duration
+from cockpit.core.notify import SummaryClock
 from cockpit.core.rollout_events import Action, AutoRollback, Hold
 from cockpit.core.rollout_model import Status
 from cockpit.core.snapshot import Snapshot
 from cockpit.core.state import StateChanged
 
-AUTOPILOT = "cockpit (automatic)"
+BLIND = "monitoring_blind"  # a trigger UNKNOWN for longer than unknown_for
 
 
 @dataclass
 class Watch:
     cockpit: Cockpit
     say: Callable[[str], None]
+    read_only: bool = False  # a watcher's cockpit: looks, never acts (k9s' --readonly)
     autopilot: AutoPilot = field(init=False)
     acting: asyncio.Task[None] | None = None
     last: Snapshot | None = None
 
+    summaries: SummaryClock | None = None
+
     def __post_init__(self) -> None:
         self.autopilot = AutoPilot(self.cockpit.plan)
+        plan_notify = self.cockpit.plan.notify
+        if plan_notify is not None and not self.read_only:
+            self.summaries = SummaryClock(plan_notify.summary_every_s, self.cockpit.clock)
 
     def tick(self) -> Snapshot:
         """Judge now and carry out what the autopilot decides; returns the snapshot shown."""
-        seen = self.cockpit.load()
+        seen = self.cockpit.store.load() if self.read_only else self.cockpit.load()
         snapshot = self.cockpit.snapshot(seen)
         for decision in self.autopilot.step(seen.state, snapshot.gates, snapshot.taken_at):
             self._carry_out(decision)
+        notifier = self.cockpit.notifier
+        if self.summaries and notifier and self.summaries.due(snapshot.taken_at):
+            notifier.send_summary(snapshot)  # the plan's communication cadence
+            self.summaries.sent(snapshot.taken_at)
         self.last = snapshot
         return snapshot
 
     def _carry_out(self, decision: Decision) -> None:
-        audit, op = self.cockpit.audit, self.cockpit.operator
         match decision:
             case Arm(armed):
                 left = format_duration(armed.fire_at - armed.armed_at)
                 self.say(f"AUTO-ROLLBACK in {left}: {armed.why}")
-                audit.append("auto_rollback.armed", operator=op, reason=armed.why)
+                self._journal("auto_rollback.armed", reason=armed.why)
+                self._page(notify.AUTO_ROLLBACK_ARMED, f"in {left}: {armed.why}")
             case Disarm(rule, why):
                 self.say(f"automatic rollback disarmed ({why}): {rule}")
-                audit.append("auto_rollback.disarmed", operator=op, reason=f"{rule}: {why}")
+                self._journal("auto_rollback.disarmed", reason=f"{rule}: {why}")
             case Fire(method, reason):
                 self._fire(method, reason)
             case Blind(action, rule, reason):
                 self.say(f"{reason}: on_unknown = {action}")
-                audit.append("auto_rollback.blind", operator=op, reason=reason, action=action)
+                self._journal("auto_rollback.blind", reason=reason, action=action)
+                self._page(
+                    notify.AUTO_ROLLBACK_ARMED if action == "rollback" else notify.HOLD, reason
+                )
+                auto = self.cockpit.plan.auto_rollback
                 if action == "hold":
                     self._hold(reason)
-                elif action == "rollback":
-                    self._fire(self.cockpit.plan.auto_rollback.method, reason)  # type: ignore[union-attr]
+                elif action == "rollback" and auto is not None:
+                    self._fire(auto.method, reason)
+
+    def _journal(self, event: str, reason: str, action: str | None = None) -> None:
+        """A read-only cockpit writes nothing, not even to the journal."""
+        if not self.read_only:
+            op = self.cockpit.operator
+            self.cockpit.audit.append(event, operator=op, reason=reason, action=action)
+
+    def _page(self, event: str, reason: str) -> None:
+        notifier, state = self.cockpit.notifier, self.cockpit.store.load().state
+        if notifier is not None and not self.read_only:
+            percent = self.cockpit.machine.traffic(state)
+            notifier.send(
+                event, phase=state.phase, percent=percent, operator=AUTOPILOT, reason=reason
+            )
 
     def _hold(self, reason: str) -> None:
+        if self.read_only:
+            self.say(f"read-only: not holding ({reason})")
+            return
         seen = self.cockpit.load()
         if seen.state.status is not Status.RUNNING:
             return
@@ -71,6 +104,9 @@ class Watch:
             self.say(f"hold not applied: {exc}")
 
     def _fire(self, method: str, reason: str) -> None:
+        if self.read_only:
+            self.say(f"read-only: not rolling back by '{method}' ({reason})")
+            return
         seen = self.cockpit.load()
         try:
             applied = self.cockpit.apply(
