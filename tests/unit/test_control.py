@@ -27,6 +27,9 @@ SECRET = "hunter2-token"
 
 def make_cockpit(tmp_path: Path, *, traffic_exit: int = 0) -> Cockpit:
     record = tmp_path / "calls.txt"
+    (tmp_path / "cockpit.toml").write_text(
+        "# the plan is built in code; actions need it to exist\n"
+    )
     script = (
         "import sys; "
         f"log = open({str(record)!r}, 'a'); "
@@ -219,3 +222,27 @@ def test_http_traffic_action_sends_the_filled_request(tmp_path: Path) -> None:
         server.server_close()
     assert result.ok
     assert received == [("/flags/phase-1", b'{"percent":"10"}')]
+
+
+def test_untrusted_config_refuses_actions_before_the_state_moves(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    tmp_path.chmod(0o777)  # anyone could replace the plan and its commands
+    try:
+        with pytest.raises(Refused, match="refusing to run actions"):
+            cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+        assert cockpit.store.load().version == 0
+    finally:
+        tmp_path.chmod(0o755)
+    applied = cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    assert applied.after.version == 1  # trusted again: it acts
+
+
+def test_command_output_streams_masked_as_it_runs(tmp_path: Path) -> None:
+    cockpit = make_cockpit(tmp_path)
+    lines: list[str] = []
+    cockpit.on_output = lines.append
+    applied = cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
+    cockpit.run_action(applied.actions[0], confirm_manual=lambda text: False)
+    assert len(lines) == 1
+    assert lines[0].endswith("deploying with ****")
+    assert SECRET not in lines[0]

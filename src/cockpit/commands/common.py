@@ -30,7 +30,9 @@ def open_cockpit(args: argparse.Namespace, *, keep_s: float = 0.0) -> Cockpit:
     metrics = store_for(plan, keep_s=keep_s)
     notifier = Notifier.for_plan(plan)
     atexit.register(notifier.close, 10.0)  # deliver what this command announced, then exit
-    return Cockpit(plan=plan, operator=current_operator(), metrics=metrics, notifier=notifier)
+    cockpit = Cockpit(plan=plan, operator=current_operator(), metrics=metrics, notifier=notifier)
+    cockpit.on_output = lambda line: print(printable(f"    | {line}"), flush=True)
+    return cockpit
 
 
 def measure_for(args: argparse.Namespace, plan: Plan) -> float:

@@ -44,9 +44,6 @@ def _where(cockpit: Cockpit, applied: Applied) -> str:
 
 def _print_step(secrets: frozenset[str], step: Step, result: StepResult) -> None:
     print(f"  {step.describe(secrets)}: {mask(result.summary(), secrets)}")
-    if result.output.strip() and not result.ok:
-        for line in mask(result.output, secrets).strip().splitlines()[-10:]:
-            print(f"    | {line}")
 
 
 def _run_actions(cockpit: Cockpit, args: argparse.Namespace, applied: Applied) -> int:

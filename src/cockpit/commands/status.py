@@ -49,11 +49,18 @@ def describe_plan(plan: Plan) -> list[str]:
 def status(args: argparse.Namespace) -> int:
     cockpit = open_cockpit(args)
     measure(cockpit, args)
-    snapshot = cockpit.snapshot()
+    seen = cockpit.store.load()
+    snapshot = cockpit.snapshot(seen)
+    interrupted = cockpit.interrupted(seen)
     if args.json:
-        print(json.dumps(snapshot_to_json(snapshot), indent=2))
+        doc = snapshot_to_json(snapshot)
+        if doc["rollout"]["rollback"] is not None:
+            doc["rollout"]["rollback"]["interrupted"] = interrupted
+        print(json.dumps(doc, indent=2))
     else:
         for line in describe_snapshot(snapshot, cockpit.machine.checklist(snapshot.state)):
+            if interrupted and line.startswith("  rollback "):
+                line = line.replace("in progress or interrupted", "INTERRUPTED: pick a method")
             print(printable(line))
     return exit_status(snapshot)
 

@@ -50,6 +50,7 @@ from cockpit.core.rollout_model import RolloutState, Status
 from cockpit.core.snapshot import Snapshot, build_snapshot
 from cockpit.core.sources.base import one_line
 from cockpit.core.state import StateChanged, StateStore, Versioned
+from cockpit.core.trust import check_plan_trust
 
 
 class Refused(Exception):
@@ -65,6 +66,7 @@ class Cockpit:
     metrics: MetricStore
     clock: Callable[[], float] = time.time
     notifier: Notifier | None = None
+    on_output: Callable[[str], None] | None = None  # each line of a running command, masked
     store: StateStore = field(init=False)
     audit: AuditLog = field(init=False)
     machine: RolloutMachine = field(init=False)
@@ -87,6 +89,12 @@ class Cockpit:
         outcome = self.machine.transition(seen.state, event, self.clock())
         if outcome.refused is not None:
             raise Refused(outcome.refused)
+        if outcome.actions:
+            # Refuse before the state moves: a phase entered without its traffic change
+            # would be worse than not entering it.
+            distrust = check_plan_trust(self.plan)
+            if distrust is not None:
+                raise Refused(distrust)
         with self.store.lock():
             current = self.store.load()
             if current.version != seen.version:
@@ -216,7 +224,22 @@ class Cockpit:
             return verify(step)
         if step.http is not None:
             return run_http(step)
-        return run_command(step)
+        return run_command(step, on_output=self._stream)
+
+    def _stream(self, line: str) -> None:
+        if self.on_output is not None:
+            self.on_output(mask(line, self.plan.secrets))
+
+    def interrupted(self, seen: Versioned) -> bool:
+        """A rollback recorded as running whose runner is gone (nobody holds the actions lock)."""
+        record = seen.state.rollback
+        if seen.state.status is not Status.ROLLING_BACK or record is None or record.ok is not None:
+            return False
+        try:
+            with exclusive_lock(self._actions_lock, timeout=0.0, what="actions"):
+                return True
+        except LockTimeout:
+            return False
 
     def _settle(self, action: Action, results: list[StepResult]) -> None:
         failed = next((r for r in results if not r.ok), None)

@@ -36,6 +36,7 @@ class Watch:
 
     def __post_init__(self) -> None:
         self.autopilot = AutoPilot(self.cockpit.plan)
+        self.cockpit.on_output = lambda line: self.say(f"    | {line}")
         plan_notify = self.cockpit.plan.notify
         if plan_notify is not None and not self.read_only:
             self.summaries = SummaryClock(plan_notify.summary_every_s, self.cockpit.clock)
