@@ -72,22 +72,32 @@ def remove_stale_temps(path: Path) -> int:
 
 
 def ensure_folder(folder: Path, *, mode: int = FOLDER_MODE) -> None:
-    """Create `folder` and missing parents. The permission bits respect the umask; the setgid
-    bit is set explicitly because Linux mkdir ignores it (files then inherit the group)."""
+    """Create `folder` and missing parents. The permission bits respect the umask, except in a
+    shared folder (one its group can write, as the on-call and the release lead share): there
+    the group keeps read, write and search whatever the creator's umask, or the other
+    operator could not write the state. The setgid bit is set explicitly because Linux mkdir
+    ignores it (files then inherit the group)."""
     if folder.is_dir():
         return
     missing: list[Path] = []
+    existing = folder
     for candidate in (folder, *folder.parents):
         if candidate.exists():
+            existing = candidate
             break
         missing.append(candidate)
+    shared = bool(os.stat(existing).st_mode & stat.S_IWGRP)
     for created in reversed(missing):
         try:
             os.mkdir(created, mode & 0o777)
         except FileExistsError:  # another cockpit made it a moment ago
             continue
+        bits = stat.S_IMODE(os.stat(created).st_mode)
+        if shared:
+            bits |= stat.S_IRWXG
         if mode & stat.S_ISGID:
-            os.chmod(created, stat.S_IMODE(os.stat(created).st_mode) | stat.S_ISGID)
+            bits |= stat.S_ISGID
+        os.chmod(created, bits)
 
 
 def open_with_mode(path: Path, flags: int, mode: int = FILE_MODE) -> tuple[int, bool]:
