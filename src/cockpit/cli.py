@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="measure", metavar="D", help=MEASURE_HELP)
     p.add_argument("--force", action="store_true", help="advance despite the gates")
     p.add_argument("--reason", default="", help="why (required with --force)")
+    p.add_argument("--dry-run", action="store_true", help="show what would run; change nothing")
     p = command("hold", "block advances while you investigate")
     p.add_argument("--reason", required=True, help="why the rollout is held")
     p = command("resume", "lift a hold")

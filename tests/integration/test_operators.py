@@ -174,3 +174,70 @@ def test_two_unix_users_share_a_setgid_state_folder(
         assert pwd.getpwnam(oncall).pw_gid == gid
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_advance_dry_run_shows_the_filled_commands_and_changes_nothing(
+    cockpit_run: CockpitRun,
+) -> None:
+    refused = cockpit_run("advance", "--for", "0", "--dry-run")
+    assert refused.returncode == 1
+    assert "dry run: would NOT advance to phase 1 Shadow (10%)" in refused.stdout
+    forced = cockpit_run("advance", "--for", "0", "--dry-run", "--force", "--reason", "x")
+    assert forced.returncode == 0
+    assert "(stdin: '10')" in forced.stdout
+    assert "run: vercel --prod" in forced.stdout
+    assert cockpit_run.stand_in_calls() == []
+    status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
+    assert status["rollout"]["version"] == 0
+
+
+def test_sighup_ends_a_watcher_cleanly_and_a_restart_resumes_the_same_phase(
+    cockpit_run: CockpitRun,
+) -> None:
+    go(cockpit_run)
+    assert cockpit_run("check", "1").returncode == 0
+    before = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)["rollout"]
+    watcher = cockpit_run.popen("run", "--headless")
+    try:
+        assert watcher.stdout is not None
+        seen = b""
+        while b"rollout running" not in seen:
+            chunk = watcher.stdout.read1(4096)
+            assert chunk, seen
+            seen += chunk
+        watcher.send_signal(signal.SIGHUP)  # the SSH session dropped
+        assert watcher.wait(15) == 0
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.communicate()
+    after = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)["rollout"]
+    assert (after["status"], after["phase"], after["version"]) == (
+        before["status"],
+        before["phase"],
+        before["version"],
+    )
+    assert after["in_phase_s"] >= before["in_phase_s"]  # the bake clock kept its start
+
+
+def test_traffic_is_set_at_each_phase_entry(cockpit_run: CockpitRun) -> None:
+    for _ in range(4):  # pending -> 1 -> 2 -> 3 -> complete
+        go(cockpit_run)
+    percents = [c["stdin"] for c in cockpit_run.stand_in_calls() if c["argv"][1] == "env"]
+    assert percents == ["10", "50", "100"]
+    status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
+    assert status["rollout"]["status"] == "complete"
+
+
+def test_log_verify_names_the_altered_line(cockpit_run: CockpitRun) -> None:
+    go(cockpit_run)
+    assert cockpit_run("hold", "--reason", "look").returncode == 0
+    assert cockpit_run("log", "--verify").returncode == 0
+    audit = cockpit_run.folder / ".cockpit" / "audit.jsonl"
+    lines = audit.read_text().splitlines()
+    lines[0] = lines[0].replace('"reason":"go"', '"reason":"fine"')  # someone covers tracks
+    assert lines[0] != audit.read_text().splitlines()[0]
+    audit.write_text("\n".join(lines) + "\n")
+    result = cockpit_run("log", "--verify")
+    assert result.returncode == 1
+    assert "line 1 was altered" in result.stdout

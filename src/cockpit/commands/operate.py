@@ -8,7 +8,7 @@ import functools
 import sys
 
 from cockpit.commands.common import UsageError, ask, confirm, measure, open_cockpit
-from cockpit.core.actions import Step, StepResult, mask, rollback_steps
+from cockpit.core.actions import Step, StepResult, mask, rollback_steps, traffic_steps
 from cockpit.core.baseline import capture_values
 from cockpit.core.catalog import Unit
 from cockpit.core.control import Applied, Cockpit, Refused
@@ -78,6 +78,8 @@ def advance(args: argparse.Namespace) -> int:
     measure(cockpit, args)
     seen = cockpit.load()
     snapshot = cockpit.snapshot(seen)
+    if args.dry_run:
+        return _advance_dry_run(cockpit, seen.state.phase, snapshot.blockers, args.force)
     if snapshot.blockers and not args.force:
         print("not ready to advance:", file=sys.stderr)
         for line in snapshot.blockers:
@@ -99,6 +101,20 @@ def advance(args: argparse.Namespace) -> int:
     applied = cockpit.apply(seen, event, snapshot.gates)
     print(f"advanced: {_where(cockpit, applied)}")
     return _run_actions(cockpit, args, applied)
+
+
+def _advance_dry_run(cockpit: Cockpit, phase: int, blockers: tuple[str, ...], force: bool) -> int:
+    """What an advance would do now, with placeholders filled and secrets masked; runs nothing."""
+    for line in blockers:
+        print(f"blocker: {line}")
+    allowed = force or not blockers
+    target = cockpit.plan.phase(phase + 1)
+    goal = f"phase {phase + 1} {target.name} ({target.traffic}%)" if target else "complete"
+    print(f"dry run: {'would' if allowed else 'would NOT'} advance to {goal}")
+    if target is not None:
+        for step in traffic_steps(cockpit.plan, target.traffic, phase + 1):
+            print(f"  {step.describe(cockpit.plan.secrets)}")
+    return 0 if allowed else 1
 
 
 def hold(args: argparse.Namespace) -> int:

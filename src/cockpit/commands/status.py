@@ -6,6 +6,7 @@ import argparse
 import json
 
 from cockpit.commands.common import clock_time, load, measure, open_cockpit, printable
+from cockpit.core.actions import mask
 from cockpit.core.catalog import Unit
 from cockpit.core.durations import format_duration
 from cockpit.core.plan import Plan
@@ -56,12 +57,12 @@ def status(args: argparse.Namespace) -> int:
         doc = snapshot_to_json(snapshot)
         if doc["rollout"]["rollback"] is not None:
             doc["rollout"]["rollback"]["interrupted"] = interrupted
-        print(json.dumps(doc, indent=2))
+        print(mask(json.dumps(doc, indent=2), cockpit.plan.secrets))
     else:
         for line in describe_snapshot(snapshot, cockpit.machine.checklist(snapshot.state)):
             if interrupted and line.startswith("  rollback "):
                 line = line.replace("in progress or interrupted", "INTERRUPTED: pick a method")
-            print(printable(line))
+            print(printable(mask(line, cockpit.plan.secrets)))
     return exit_status(snapshot)
 
 
