@@ -167,7 +167,22 @@ class RolloutMachine:
         return _refuse(state, f"unknown event {type(event).__name__}")  # pragma: no cover
 
     def _cancel_auto(self, state: RolloutState, event: CancelAuto, now: float) -> Outcome:
-        return _cancel_auto(self, state, event, now)
+        """Record who stopped which automatic triggers, until when (expired ones are dropped)."""
+        reason = event.reason.strip()
+        if not reason:
+            return _refuse(state, "cancelling an automatic rollback needs a reason")
+        auto = self._plan.auto_rollback
+        known = {rule.text for rule in auto.when} if auto else set()
+        unknown = [rule for rule in event.rules if rule not in known]
+        if not event.rules or unknown:
+            return _refuse(state, f"no such automatic trigger: {', '.join(unknown) or '(none)'}")
+        if event.until <= now:
+            return _refuse(state, "a cancellation must last into the future")
+        cancelled = {rule: c for rule, c in state.auto_cancelled.items() if c.until > now}
+        for rule in event.rules:
+            cancelled[rule] = AutoCancel(by=event.by, at=now, reason=reason, until=event.until)
+        new = replace(state, auto_cancelled=cancelled)
+        return self._record(state, new, event, now, f"{reason} ({'; '.join(event.rules)})")
 
     def _advance(self, state: RolloutState, event: Advance, now: float) -> Outcome:
         refusal = self._advance_refusal(state)
@@ -385,46 +400,6 @@ class RolloutMachine:
         close = difflib.get_close_matches(method, names, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"unknown rollback method {method!r}{hint} methods: {', '.join(names)}"
-
-
-def _cancel_auto(
-    machine: RolloutMachine, state: RolloutState, event: CancelAuto, now: float
-) -> Outcome:
-    """Record who stopped which automatic triggers, and until when (expired ones are dropped)."""
-    reason = event.reason.strip()
-    if not reason:
-        return _refuse(state, "cancelling an automatic rollback needs a reason")
-    known = (
-        {rule.text for rule in machine.plan.auto_rollback.when}
-        if machine.plan.auto_rollback
-        else set()
-    )
-    unknown = [rule for rule in event.rules if rule not in known]
-    if not event.rules or unknown:
-        return _refuse(state, f"no such automatic trigger: {', '.join(unknown) or '(none given)'}")
-    if event.until <= now:
-        return _refuse(state, "a cancellation must last into the future")
-    cancelled = {rule: c for rule, c in state.auto_cancelled.items() if c.until > now}
-    for rule in event.rules:
-        cancelled[rule] = AutoCancel(by=event.by, at=now, reason=reason, until=event.until)
-    entry = HistoryEntry(
-        at=now,
-        by=event.by,
-        event=event.name,
-        from_status=state.status,
-        to_status=state.status,
-        from_phase=state.phase,
-        to_phase=state.phase,
-        reason=f"{reason} ({'; '.join(event.rules)})",
-    )
-    new = replace(
-        state,
-        auto_cancelled=cancelled,
-        history=(*state.history, entry)[-MAX_HISTORY:],
-        updated_by=event.by,
-        updated_at=now,
-    )
-    return Outcome(new)
 
 
 def _refuse(state: RolloutState, why: str) -> Outcome:
