@@ -29,15 +29,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.servers.ports import free_port
+
 INSTALL = "apt-get install -y redis-server"
 START_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def answers_ping(port: int, timeout_s: float = 0.5) -> bool:
