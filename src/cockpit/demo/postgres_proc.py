@@ -11,6 +11,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -48,6 +49,15 @@ def can_run_as_server_user() -> bool:
     except KeyError:
         return False
     return shutil.which("runuser") is not None
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (a postmaster we did not fork is reaped by init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class PostgresProcess:
@@ -119,7 +129,11 @@ class PostgresProcess:
                                  "-m", "immediate", "-w", "-t", "10", "stop"),
             capture_output=True, cwd=self.root, timeout=30, check=False,
         )  # fmt: skip
-        if stopped.returncode != 0:
+        # pg_ctl returns once the pid file is gone; the postmaster may still be exiting.
+        deadline = time.monotonic() + (0 if stopped.returncode else 5)
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.started = False
