@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no screen: log changes to stdout")
     p.add_argument("--for", dest="measure", metavar="D", help="stop after D (default: run on)")
     p.add_argument("--read-only", action="store_true", help="look, never act (for watchers)")
+    p.add_argument(
+        "--theme",
+        choices=("dark", "light", "high-contrast", "mono"),
+        help="colours of the full-screen cockpit (default: [rollout] theme, else dark)",
+    )
     p = command("cancel", "stop an armed automatic rollback (its triggers stay quiet for cooldown)")
     p.add_argument("rules", nargs="*", metavar="RULE", help="trigger rule text (default: failing)")
     p.add_argument("--reason", required=True, help="why it must not roll back")

@@ -51,7 +51,7 @@ class ChangeLog:
 
 def run(args: argparse.Namespace) -> int:
     if not args.headless:
-        raise UsageError("the full-screen cockpit is not built yet: use `cockpit run --headless`")
+        return _full_screen(args)
     cockpit = open_cockpit(args)
     seconds = measure_for(args, cockpit.plan) if args.measure is not None else None
     engine = Engine(cockpit.plan, cockpit.metrics)
@@ -81,4 +81,16 @@ def run(args: argparse.Namespace) -> int:
             await asyncio.shield(watch.acting)
 
     asyncio.run(main())
+    return 0
+
+
+def _full_screen(args: argparse.Namespace) -> int:
+    """The Textual cockpit; imported here so headless commands never load textual."""
+    if args.measure is not None:
+        raise UsageError("--for works with --headless only")
+    from cockpit.tui.app import CockpitApp
+
+    cockpit = open_cockpit(args)
+    cockpit.on_output = None  # the engine's Watch sends output to the event pane, not stdout
+    CockpitApp(cockpit, read_only=args.read_only, theme=args.theme).run()
     return 0

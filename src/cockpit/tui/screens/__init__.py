@@ -1,0 +1,1 @@
+"""Modal screens: questions the cockpit asks before it acts."""

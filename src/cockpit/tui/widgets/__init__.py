@@ -1,0 +1,1 @@
+"""The cockpit's panes; each shows part of a Snapshot the app hands it."""

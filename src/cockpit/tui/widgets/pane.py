@@ -1,0 +1,90 @@
+"""What every pane shares: a snapshot and sparkline series set by the app, and value text
+that never shows a stale number as live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from cockpit.core.durations import format_duration
+from cockpit.core.engine_thread import Series
+from cockpit.core.snapshot import MetricView, Snapshot, SourceView
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def spark(values: Sequence[float], width: int = 12) -> str:
+    """A one-line sparkline of the last `width` values (empty when there are none)."""
+    tail = list(values)[-width:]
+    if not tail:
+        return ""
+    low, high = min(tail), max(tail)
+    span = high - low
+    return "".join(
+        BARS[0 if span == 0 else min(len(BARS) - 1, int((v - low) / span * len(BARS)))]
+        for v in tail
+    )
+
+
+def value_text(view: MetricView | None, width: int = 0) -> Content:
+    """The value as people read it; dimmed with its age when stale, '-' or '?' when absent."""
+    if view is None or view.status == "no data":
+        return Content.styled("-".rjust(width), style="dim")
+    if view.value is None:
+        return Content.styled("?".rjust(width), style="dim")
+    if view.status in ("stale", "down"):
+        return Content.styled(view.text.rjust(width), style="dim")
+    return Content(view.text.rjust(width))
+
+
+def stale_note(*views: MetricView | None) -> Content:
+    """' stale 14s' for the oldest stale value among `views`, else nothing."""
+    ages = [v.age_s or 0.0 for v in views if v is not None and v.status in ("stale", "down")]
+    if not ages:
+        return Content("")
+    return Content.styled(f" stale {format_duration(max(ages))}", "dim")
+
+
+def source_line(source: SourceView | None) -> Content | None:
+    """'DOWN: error' for a down source, 'never polled' for a silent one; None when up."""
+    if source is None:
+        return None
+    if source.up is None:
+        return Content.styled("waiting for first poll", style="dim")
+    if not source.up:
+        return Content.styled(f"DOWN: {source.error or 'no answer'}", style="bold $error")
+    return None
+
+
+class Pane(Static):
+    """A pane draws `snapshot` (+ `series`); the app sets both, the pane never fetches."""
+
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
+    """The rollout as of the last tick; None before the first."""
+
+    series: Mapping[str, Sequence[float]] = {}
+
+    def show(self, snapshot: Snapshot, series: Series) -> None:
+        self.series = series
+        self.snapshot = snapshot
+
+    def watch_snapshot(self, snapshot: Snapshot | None) -> None:
+        if snapshot is not None:
+            self.update(self.draw(snapshot))
+
+    def draw(self, snapshot: Snapshot) -> Content:
+        raise NotImplementedError
+
+    def first_source(self, snapshot: Snapshot, kind: str) -> SourceView | None:
+        return next((s for s in snapshot.sources if s.kind == kind), None)
+
+    @staticmethod
+    def metric(snapshot: Snapshot, name: str) -> MetricView | None:
+        return next((m for m in snapshot.metrics if m.name == name), None)
+
+    @staticmethod
+    def source(snapshot: Snapshot, name: str) -> SourceView | None:
+        return next((s for s in snapshot.sources if s.name == name), None)
