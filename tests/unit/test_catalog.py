@@ -27,7 +27,8 @@ def test_names_and_units() -> None:
     assert catalog().unit("prom.checkout_errors") is Unit.NUMBER
     assert catalog().unit("prom.up") is Unit.FLAG
     assert catalog().unit("db.p95") is None
-    assert "http.mean" not in catalog()  # pooled fields are the documented five
+    assert "http.rate_4xx" in catalog()
+    assert "http.mean" not in catalog()  # pooled fields are the documented six
 
 
 def test_suggest_prefers_swapped_neighbours() -> None:

@@ -304,7 +304,8 @@ async def test_pooled_reading_merges_sketches_and_sums_counts(
     await run(slow, slow_time, 10, every=2.0)
     now = max(fast_time.clock(), slow_time.clock())
     pooled = pooled_reading([fast, slow], now)
-    assert set(pooled.values) == {"p50", "p95", "p99", "error_rate", "rps"}
+    assert set(pooled.values) == {"p50", "p95", "p99", "error_rate", "rate_4xx", "rps"}
+    assert pooled.values["rate_4xx"] == 0.0
     assert pooled.values["p50"] == pytest.approx(10.0, rel=0.01)
     assert pooled.values["p95"] == pytest.approx(400.0, rel=0.01)
     assert pooled.values["error_rate"] == pytest.approx(2 / 50)  # not the max of 0 and 0.2

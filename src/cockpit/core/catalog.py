@@ -71,6 +71,7 @@ POOLED_HTTP: Mapping[str, Unit] = {
     "p95": Unit.MS,
     "p99": Unit.MS,
     "error_rate": Unit.RATIO,
+    "rate_4xx": Unit.RATIO,
     "rps": Unit.PER_SECOND,
 }
 ENGINE_FIELDS: Mapping[str, Unit] = {"loop_lag_p99": Unit.MS}

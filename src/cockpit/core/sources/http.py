@@ -65,7 +65,7 @@ DOWN_AFTER = 3  # transport failures in a row before the source says it is down
 MIN_SAMPLES: Mapping[str, int] = {"p50": 10, "mean": 10, "p95": 20, "p99": 20}
 QUANTILES: Mapping[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 LAG_REASON = "event loop lag over 10ms: latency not trusted"
-POOLED_FIELDS = ("p50", "p95", "p99", "error_rate", "rps")
+POOLED_FIELDS = ("p50", "p95", "p99", "error_rate", "rate_4xx", "rps")
 HTTP2 = importlib.util.find_spec("h2") is not None
 
 # Marks counted per attempt in the window.
