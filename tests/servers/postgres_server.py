@@ -23,29 +23,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from cockpit.demo.postgres_proc import find_bindir
 from tests.servers.ports import free_port
 
 INSTALL = "apt-get install -y postgresql-15"
 PASSWORD_GROUP = "password_users"  # members of this role must give a password (scram)
-
-
-def find_bindir() -> Path | None:
-    """The folder of initdb/pg_ctl/postgres: `pg_config --bindir`, else Debian's newest."""
-    candidates: list[Path] = []
-    if shutil.which("pg_config"):
-        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-        if found.returncode == 0 and found.stdout.strip():
-            candidates.append(Path(found.stdout.strip()))
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
-    )
-    candidates.extend(versions)
-    for folder in candidates:
-        if all((folder / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
-            return folder
-    return None
 
 
 def _children(pid: int) -> list[int]:
