@@ -67,6 +67,7 @@ class CockpitApp(ActingApp):
         theme: str | None = None,
         engine: bool = True,
         environ: Mapping[str, str] | None = None,
+        notice: str = "",
     ) -> None:
         super().__init__(cockpit, read_only=read_only)
         self.use_engine = engine
@@ -74,6 +75,7 @@ class CockpitApp(ActingApp):
         self.armed: Armed | None = None
         self.last_snapshot: Snapshot | None = None
         self.last_series: Series = {}
+        self.notice = notice  # shown in the header and said at start, e.g. the demo's fast time
         self._theme_name = theme_for(cockpit.plan.theme, theme, environ or os.environ)
 
     def compose(self) -> ComposeResult:
@@ -108,6 +110,8 @@ class CockpitApp(ActingApp):
         self.say(f"watching {self.cockpit.plan.config_path} as {self.cockpit.operator}")
         if self.read_only:
             self.say("read-only cockpit: acting keys are refused")
+        if self.notice:
+            self.say(self.notice)
         if self.use_engine:
             self.engine = EngineThread(
                 self.cockpit,
@@ -151,6 +155,8 @@ class CockpitApp(ActingApp):
 
     def _flags(self) -> None:
         flags = [f for f, on in (("DRY-RUN", self.dry_run), ("READ-ONLY", self.read_only)) if on]
+        if self.notice:
+            flags.append(self.notice)
         header = self.query_one(HeaderBar)
         header.flags = " ".join(flags)
         if self.last_snapshot is not None:
