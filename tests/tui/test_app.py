@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual.widgets import Log, OptionList
 
 from cockpit.core.autopilot import Armed
@@ -16,6 +17,9 @@ from cockpit.tui.screens.ask import AskScreen
 from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.rollback import RollbackPicker
 from tests.tui.helpers import feed, fill, make_cockpit, screen_text
+
+# Every key at the smallest supported terminal and at a roomy one.
+SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 
 
 def app_for(tmp_path: Path, *, running: bool = False, **kwargs: object) -> CockpitApp:
@@ -81,10 +85,13 @@ async def test_small_terminal_asks_for_room(tmp_path: Path) -> None:
         assert "this terminal is 70x20" in screen_text(app)
 
 
-async def test_advance_refused_with_reasons_then_forced(tmp_path: Path) -> None:
+@SIZES
+async def test_advance_refused_with_reasons_then_forced(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path)
     store = app.cockpit.store
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         feed(app)
         await pilot.press("a")
         await pilot.pause()
@@ -110,10 +117,13 @@ async def test_advance_refused_with_reasons_then_forced(tmp_path: Path) -> None:
         assert "advanced to phase 1 Shadow" in events(app)
 
 
-async def test_hold_asks_a_reason_and_resume_lifts_it(tmp_path: Path) -> None:
+@SIZES
+async def test_hold_asks_a_reason_and_resume_lifts_it(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path, running=True)
     store = app.cockpit.store
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         feed(app)
         await pilot.press("h")
         await pilot.pause()
@@ -129,10 +139,13 @@ async def test_hold_asks_a_reason_and_resume_lifts_it(tmp_path: Path) -> None:
         assert store.load().state.status is Status.RUNNING
 
 
-async def test_rollback_picker_lists_methods_and_needs_the_name(tmp_path: Path) -> None:
+@SIZES
+async def test_rollback_picker_lists_methods_and_needs_the_name(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path, running=True)
     store = app.cockpit.store
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         feed(app)
         await pilot.press("r")
         await pilot.pause()
@@ -161,10 +174,13 @@ async def test_rollback_picker_lists_methods_and_needs_the_name(tmp_path: Path) 
         assert "rolling back by 'flag'" in events(app)
 
 
-async def test_space_ticks_and_unticks_the_selected_check(tmp_path: Path) -> None:
+@SIZES
+async def test_space_ticks_and_unticks_the_selected_check(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path)
     store = app.cockpit.store
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         feed(app)
         await pilot.pause()
         await pilot.press("down", "space")  # the second preflight item
@@ -178,9 +194,10 @@ async def test_space_ticks_and_unticks_the_selected_check(tmp_path: Path) -> Non
         assert dict(store.load().state.ticks.get(PREFLIGHT, {})) == {}
 
 
-async def test_t_cycles_themes_and_no_color_is_mono(tmp_path: Path) -> None:
+@SIZES
+async def test_t_cycles_themes_and_no_color_is_mono(tmp_path: Path, size: tuple[int, int]) -> None:
     app = app_for(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.press("t")
         assert app.theme == "light"
         await pilot.press("t", "t", "t")
@@ -190,9 +207,12 @@ async def test_t_cycles_themes_and_no_color_is_mono(tmp_path: Path) -> None:
     assert theme_for("light", None, {}) == "light"
 
 
-async def test_help_lists_the_live_keys_and_the_keymap_remaps(tmp_path: Path) -> None:
+@SIZES
+async def test_help_lists_the_live_keys_and_the_keymap_remaps(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         app.set_keymap({"advance": "A"})
         await pilot.press("question_mark")
         await pilot.pause()
@@ -207,10 +227,11 @@ async def test_help_lists_the_live_keys_and_the_keymap_remaps(tmp_path: Path) ->
         assert not isinstance(app.screen, AskScreen)
 
 
-async def test_read_only_refuses_acting_keys(tmp_path: Path) -> None:
+@SIZES
+async def test_read_only_refuses_acting_keys(tmp_path: Path, size: tuple[int, int]) -> None:
     app = app_for(tmp_path, running=True, read_only=True)
     version = app.cockpit.store.load().version
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         feed(app)
         for key in ("a", "h", "r", "space"):
             await pilot.press(key)
@@ -223,10 +244,13 @@ async def test_read_only_refuses_acting_keys(tmp_path: Path) -> None:
     assert app.cockpit.store.load().version == version
 
 
-async def test_dry_run_shows_what_would_run_and_changes_nothing(tmp_path: Path) -> None:
+@SIZES
+async def test_dry_run_shows_what_would_run_and_changes_nothing(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path, running=True)
     version = app.cockpit.store.load().version
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         feed(app)
         await pilot.press("d", "a")
         await settle(app, pilot)
@@ -238,10 +262,13 @@ async def test_dry_run_shows_what_would_run_and_changes_nothing(tmp_path: Path) 
     assert app.cockpit.store.load().version == version
 
 
-async def test_armed_banner_counts_down_and_c_cancels(tmp_path: Path) -> None:
+@SIZES
+async def test_armed_banner_counts_down_and_c_cancels(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
     app = app_for(tmp_path, running=True)
     rule = "http.error_rate > 2% for 5m"
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         snapshot = app.cockpit.snapshot()
         armed = Armed(rule, f"{rule}: 2.4% > 2%", snapshot.taken_at, snapshot.taken_at + 30)
         app.post_message(SnapshotReady(snapshot, {}, armed))
@@ -261,9 +288,10 @@ async def test_armed_banner_counts_down_and_c_cancels(tmp_path: Path) -> None:
         assert not banner.display
 
 
-async def test_q_quits(tmp_path: Path) -> None:
+@SIZES
+async def test_q_quits(tmp_path: Path, size: tuple[int, int]) -> None:
     app = app_for(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0

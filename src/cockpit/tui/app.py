@@ -4,6 +4,7 @@ the same Cockpit as the headless commands (see `acting.py`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Mapping
 
@@ -33,6 +34,8 @@ from cockpit.tui.widgets.pane import Pane
 
 MIN_SIZE = (80, 24)
 EVENT_LINES = 1000  # bounded: the cockpit stays up for days
+TALL = 30  # from this many rows, the rollback banner shows more output lines
+events_log = logging.getLogger("cockpit.events")  # `--log FILE` keeps what the event pane shows
 
 
 def theme_for(plan_theme: str, override: str | None, environ: Mapping[str, str]) -> str:
@@ -106,6 +109,8 @@ class CockpitApp(ActingApp):
         header.operator = str(self.cockpit.operator)
         self._flags()
         self.query_one(ChecksList).focus()
+        # Commands' output lines, from whichever thread runs them, stream to the event pane.
+        self.cockpit.on_output = lambda line: self.say_threadsafe(f"  │ {line}")
         self._fit()
         self.say(f"watching {self.cockpit.plan.config_path} as {self.cockpit.operator}")
         if self.read_only:
@@ -147,11 +152,15 @@ class CockpitApp(ActingApp):
         auto = snapshot.plan.auto_rollback
         banner.method = auto.method if auto else ""
         banner.cancel_key = self.key_for("cancel")
+        banner.set_rollout(snapshot.state.status, snapshot.state.rollback)
         banner.now = snapshot.taken_at
         banner.armed = message.armed
 
     def on_said(self, message: Said) -> None:
         self.query_one("#events", Log).write_line(message.line)
+        events_log.info(message.line)
+        if message.line.startswith("  "):  # a step's result or a command's output line
+            self.query_one(ArmedBanner).output(message.line)
 
     def _flags(self) -> None:
         flags = [f for f, on in (("DRY-RUN", self.dry_run), ("READ-ONLY", self.read_only)) if on]
@@ -169,6 +178,7 @@ class CockpitApp(ActingApp):
 
     def _fit(self) -> None:
         width, height = self.size
+        self.query_one(ArmedBanner).tail_lines = 3 if height >= TALL else 1
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.screen.set_class(small, "-small")
         if small:

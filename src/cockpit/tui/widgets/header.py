@@ -52,10 +52,12 @@ class HeaderBar(Pane):
             bake,
         )
         now = snapshot.taken_at
-        utc = datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S UTC")
-        local = time.strftime("%H:%M %Z", time.localtime(now))
+        # Minutes, not seconds: a clock ticking every second would repaint an idle screen.
+        utc = datetime.fromtimestamp(now, UTC).strftime("%H:%M UTC")
+        local = time.localtime(now)
+        clock = utc if local.tm_gmtoff == 0 else f"{utc} ({time.strftime('%H:%M %Z', local)})"
         second = Content.assemble(
-            f"{self.operator}  {utc} ({local})  v{snapshot.version}",
+            f"{self.operator}  {clock}  v{snapshot.version}",
             ("  " + self.flags if self.flags else "", "bold reverse $warning"),
         )
         return Content("\n").join([first, second])

@@ -59,6 +59,11 @@ def source_line(source: SourceView | None) -> Content | None:
     return None
 
 
+def drawn(content: Content) -> tuple[str, list[object]]:
+    """What a repaint would show: text and styles (Content's == compares text only)."""
+    return content.plain, list(content.spans)
+
+
 class Pane(Static):
     """A pane draws `snapshot` (+ `series`); the app sets both, the pane never fetches."""
 
@@ -66,6 +71,7 @@ class Pane(Static):
     """The rollout as of the last tick; None before the first."""
 
     series: Mapping[str, Sequence[float]] = {}
+    _drawn: tuple[str, list[object]] | None = None
 
     def show(self, snapshot: Snapshot, series: Series) -> None:
         self.series = series
@@ -73,7 +79,15 @@ class Pane(Static):
 
     def watch_snapshot(self, snapshot: Snapshot | None) -> None:
         if snapshot is not None:
-            self.update(self.draw(snapshot))
+            self.redraw(snapshot)
+
+    def redraw(self, snapshot: Snapshot) -> None:
+        """Repaint only when what is shown changed: over a slow link, and idle for days, an
+        unchanged pane costs nothing."""
+        content = self.draw(snapshot)
+        if drawn(content) != self._drawn:
+            self._drawn = drawn(content)
+            self.update(content)
 
     def draw(self, snapshot: Snapshot) -> Content:
         raise NotImplementedError
