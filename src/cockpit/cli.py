@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cockpit import __version__
-from cockpit.commands import log, operate, run, status
+from cockpit.commands import init, log, operate, run, status
 from cockpit.commands.common import UsageError
 from cockpit.core.audit import AuditError
 from cockpit.core.config import ConfigError
@@ -31,6 +31,7 @@ EXAMPLES = {
     "log": "cockpit log --json | tail -n 5",
     "run": "cockpit run --headless >> rollout.log",
     "cancel": 'cockpit cancel --reason "error spike is the load test, not the release"',
+    "init": "cockpit init\n  cockpit init -c deploy/cockpit.toml",
 }
 
 
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
+    command("init", "write a commented cockpit.toml starter here")
     command("validate", "check the plan and say what it means")
     p = command("status", "judge the rollout now (exit 0 ok, 1 failing, 3 unknown, 2 error)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -133,6 +135,7 @@ HANDLERS = {
     "log": log.show,
     "run": run.run,
     "cancel": operate.cancel,
+    "init": init.init,
 }
 
 

@@ -1,0 +1,1 @@
+"""Files shipped with the package: `starter.toml`, the plan `cockpit init` writes."""
