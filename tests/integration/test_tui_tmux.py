@@ -33,6 +33,10 @@ class Tmux:
         )
         return result.stdout
 
+    def alive(self) -> bool:
+        found = subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True)
+        return found.returncode == 0
+
     def wait_for(self, what: str, within: float = 30.0) -> str:
         return self.wait_until(what, lambda: what in self.screen(), within)
 
@@ -45,14 +49,14 @@ class Tmux:
         return self.screen()
 
 
-@pytest.fixture
-def tmux(cockpit_run: CockpitRun) -> Iterator[Tmux]:
+@pytest.fixture(params=["screen-256color"])
+def tmux(cockpit_run: CockpitRun, request: pytest.FixtureRequest) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: apt-get install -y tmux")
     script = cockpit_run.folder / "run.sh"
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in cockpit_run.env.items())
     script.write_text(
-        f"{exports}cd {shlex.quote(str(cockpit_run.folder))}\n"
+        f"{exports}export TERM={request.param}\ncd {shlex.quote(str(cockpit_run.folder))}\n"
         f"exec {shlex.quote(sys.executable)} -m cockpit run -c cockpit.toml\n"
     )
     name = f"cockpit-e2e-{uuid.uuid4().hex[:8]}"
@@ -89,3 +93,12 @@ def test_advance_then_roll_back_from_the_keyboard(cockpit_run: CockpitRun, tmux:
     status = json.loads(cockpit_run("status", "--json", "--for", "0").stdout)
     assert status["rollout"]["status"] == "rolled_back"
     assert status["rollout"]["rollback"]["method"] == "flag"
+
+
+@pytest.mark.parametrize("tmux", ["tmux-256color"], indirect=True)
+def test_draws_and_quits_under_tmux_256color(cockpit_run: CockpitRun, tmux: Tmux) -> None:
+    screen = tmux.wait_for("PENDING")
+    assert "Phase 3: multi-layer caching" in screen
+    assert "Traceback" not in screen
+    tmux.keys("q")
+    tmux.wait_until("the cockpit to exit", lambda: not tmux.alive())

@@ -295,3 +295,23 @@ async def test_q_quits(tmp_path: Path, size: tuple[int, int]) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+@SIZES
+async def test_q_asks_first_while_an_action_runs(tmp_path: Path, size: tuple[int, int]) -> None:
+    app = app_for(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        app.acting = 1  # as while a rollback's commands run
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, AskScreen)
+        assert "Quit anyway?" in app.screen.title_text
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.is_running
+        assert not isinstance(app.screen, AskScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.return_code == 0
