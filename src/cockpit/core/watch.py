@@ -1,12 +1,14 @@
 """A long-running cockpit's loop: each tick judge the gates, let the autopilot decide, act.
 
 Shared by `cockpit run --headless` and the TUI. Actions run in a worker thread so the pollers
-keep their schedules while a rollback command runs.
+keep their schedules while a rollback command runs. A cockpit that may act also records the
+metric history `cockpit report` draws (`history.py`); a read-only one writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +16,8 @@ from cockpit.core import notify
 from cockpit.core.autopilot import Arm, AutoPilot, Blind, Decision, Disarm, Fire
 from cockpit.core.control import AUTOPILOT, Cockpit, Refused
 from cockpit.core.durations import format_duration
+from cockpit.core.gates import GateResult
+from cockpit.core.history import HistoryRecorder, history_path, recorded_metrics
 from cockpit.core.notify import SummaryClock
 from cockpit.core.rollout_events import Action, AutoRollback, Hold
 from cockpit.core.rollout_model import Status
@@ -33,26 +37,54 @@ class Watch:
     last: Snapshot | None = None
 
     summaries: SummaryClock | None = None
+    history: HistoryRecorder | None = field(default=None, init=False)
+    # This tick's gates, for the audit line of what the autopilot does about them.
+    _judged: tuple[GateResult, ...] = field(default=(), init=False, repr=False)
+    _history_said: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.autopilot = AutoPilot(self.cockpit.plan)
         self.cockpit.on_output = lambda line: self.say(f"    | {line}")
-        plan_notify = self.cockpit.plan.notify
-        if plan_notify is not None and not self.read_only:
-            self.summaries = SummaryClock(plan_notify.summary_every_s, self.cockpit.clock)
+        plan = self.cockpit.plan
+        if plan.notify is not None and not self.read_only:
+            self.summaries = SummaryClock(plan.notify.summary_every_s, self.cockpit.clock)
+        if not self.read_only:
+            self.history = HistoryRecorder(history_path(plan.state_path), recorded_metrics(plan))
+            # Whoever forgets close() (or exits) still gets the last bucket written.
+            weakref.finalize(self, self.history.close)
 
     def tick(self) -> Snapshot:
         """Judge now and carry out what the autopilot decides; returns the snapshot shown."""
         seen = self.cockpit.store.load() if self.read_only else self.cockpit.load()
         snapshot = self.cockpit.snapshot(seen)
+        self._judged = snapshot.gates
         for decision in self.autopilot.step(seen.state, snapshot.gates, snapshot.taken_at):
             self._carry_out(decision)
         notifier = self.cockpit.notifier
         if self.summaries and notifier and self.summaries.due(snapshot.taken_at):
             notifier.send_summary(snapshot)  # the plan's communication cadence
             self.summaries.sent(snapshot.taken_at)
+        self._record_history(snapshot.taken_at)
         self.last = snapshot
         return snapshot
+
+    def close(self) -> None:
+        """Write the metric history's unfinished bucket; call when the watch ends."""
+        if self.history is not None:
+            self.history.close()
+
+    def _record_history(self, now: float) -> None:
+        """Never lets the history break the watch: its first failure is said once."""
+        history = self.history
+        if history is None:
+            return
+        try:
+            history.observe(self.cockpit.metrics, now)
+        except Exception as exc:
+            history.failure = history.failure or f"metric history not recorded: {exc}"
+        if history.failure and not self._history_said:
+            self._history_said = True
+            self.say(f"{history.failure} (watching goes on)")
 
     def _carry_out(self, decision: Decision) -> None:
         match decision:
@@ -100,7 +132,7 @@ class Watch:
         if seen.state.status is not Status.RUNNING:
             return
         try:
-            self.cockpit.apply(seen, Hold(by=AUTOPILOT, reason=reason))
+            self.cockpit.apply(seen, Hold(by=AUTOPILOT, reason=reason), self._judged)
         except (Refused, StateChanged) as exc:
             self.say(f"hold not applied: {exc}")
 
@@ -110,8 +142,9 @@ class Watch:
             return
         seen = self.cockpit.load()
         try:
+            # The verdicts that fired it go into its audit line, as an operator's do.
             applied = self.cockpit.apply(
-                seen, AutoRollback(by=AUTOPILOT, method=method, reason=reason)
+                seen, AutoRollback(by=AUTOPILOT, method=method, reason=reason), self._judged
             )
         except (Refused, StateChanged) as exc:
             # Another cockpit on this state file won the race and acts; we only watch.
