@@ -1,5 +1,5 @@
-"""What `pip install .` puts outside the repo: the themes, the stylesheet and the bundled plan
-travel inside the wheel, so an installed cockpit finds them."""
+"""What `pip install .` puts outside the repo: the themes, the stylesheet and `cockpit init`'s
+starter travel inside the wheel, so an installed cockpit finds them."""
 
 from __future__ import annotations
 
@@ -35,3 +35,4 @@ def test_the_wheel_carries_themes_and_stylesheet(tmp_path: Path) -> None:
         assert f"cockpit/tui/themes/{theme}.toml" in names
     assert "cockpit/tui/cockpit.tcss" in names
     assert "cockpit/py.typed" in names
+    assert "cockpit/templates/starter.toml" in names  # `cockpit init` writes it
