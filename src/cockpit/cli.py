@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no screen: log changes to stdout")
     p.add_argument("--for", dest="measure", metavar="D", help="stop after D (default: run on)")
     p.add_argument("--read-only", action="store_true", help="look, never act (for watchers)")
+    p.add_argument("--log", metavar="FILE", help="append the engine's log to FILE (UTC times)")
     p.add_argument(
         "--theme",
         choices=("dark", "light", "high-contrast", "mono"),
