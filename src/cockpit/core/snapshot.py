@@ -6,6 +6,7 @@ from data only, so the same snapshot reads the same everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +31,22 @@ class MetricView:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    """A matching line of a `logs` source, as read (not yet cleaned for a terminal)."""
+
+    t: float  # when the cockpit read it (epoch seconds)
+    kind: str  # error | warn
+    text: str
+
+
+@dataclass(frozen=True)
 class SourceView:
     name: str
     kind: str
     up: bool | None  # None: never polled
     error: str | None
     last_ok_s: float | None  # seconds since the last good poll
+    lines: tuple[LogLine, ...] = ()  # newest matching log lines, oldest first (logs sources)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,18 @@ def _metric_view(plan: Plan, store: MetricStore, name: str, now: float) -> Metri
     return MetricView(name, point.value, unit.value, format_value(point.value, unit), age, status)
 
 
+def log_lines(found: object) -> tuple[LogLine, ...]:
+    """`details["recent"]` of a logs source as LogLines; anything malformed is left out."""
+    if not isinstance(found, Sequence) or isinstance(found, str):
+        return ()
+    lines = []
+    for item in found:
+        match item:
+            case (int() | float() as t, str() as kind, str() as text):
+                lines.append(LogLine(float(t), kind, text))
+    return tuple(lines)
+
+
 def build_snapshot(
     plan: Plan, state: RolloutState, version: int, store: MetricStore, now: float
 ) -> Snapshot:
@@ -83,7 +106,8 @@ def build_snapshot(
     for spec in plan.sources.values():
         status = store.source(spec.name)
         last_ok = None if status.last_ok is None else max(0.0, now - status.last_ok)
-        sources.append(SourceView(spec.name, spec.kind, status.up, status.error, last_ok))
+        lines = log_lines(store.details(spec.name).get("recent"))
+        sources.append(SourceView(spec.name, spec.kind, status.up, status.error, last_ok, lines))
     blockers = machine.blockers(state, now, gate_blockers(gates))
     return Snapshot(
         taken_at=now,
@@ -173,15 +197,19 @@ def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
             }
             for g in snapshot.gates
         ],
-        "sources": {
-            s.name: {
-                "up": s.up,
-                "error": s.error,
-                "last_ok_s": None if s.last_ok_s is None else round(s.last_ok_s, 3),
-            }
-            for s in snapshot.sources
-        },
+        "sources": {s.name: _source_json(s) for s in snapshot.sources},
     }
+
+
+def _source_json(source: SourceView) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "up": source.up,
+        "error": source.error,
+        "last_ok_s": None if source.last_ok_s is None else round(source.last_ok_s, 3),
+    }
+    if source.kind == "logs":  # the newest matching lines, oldest first
+        doc["lines"] = [{"t": n.t, "kind": n.kind, "text": n.text} for n in source.lines]
+    return doc
 
 
 def describe_age(age_s: float | None) -> str:

@@ -15,6 +15,9 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+
+NO_DETAILS: Mapping[str, object] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class MetricStore:
         self._max_points = max_points
         self._series: dict[str, _Series] = {}
         self._sources: dict[str, SourceStatus] = {}
+        self._details: dict[str, Mapping[str, object]] = {}
 
     @property
     def horizon_s(self) -> float:
@@ -187,6 +191,16 @@ class MetricStore:
 
     def sources(self) -> dict[str, SourceStatus]:
         return dict(self._sources)
+
+    def set_details(self, source: str, details: Mapping[str, object]) -> None:
+        """What a source's last good poll told beside its numbers (log lines, slow query
+        texts) for people to read; never judged by a gate. Kept, like its last values, until
+        the next good poll: whether it is live is the source's status to say."""
+        self._details[source] = MappingProxyType(dict(details))
+
+    def details(self, source: str) -> Mapping[str, object]:
+        """The last `set_details` of `source` (read-only), empty when there was none."""
+        return self._details.get(source, NO_DETAILS)
 
     def metrics(self) -> list[str]:
         return sorted(name for name, series in self._series.items() if series.points)

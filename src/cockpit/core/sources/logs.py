@@ -4,7 +4,9 @@ The command (an argv, never a shell line: `["vercel", "logs", "--prod", "--follo
 its own process group with stdin closed and stdout+stderr merged, started on the first poll
 and read continuously by a background task. A line counts once: as an error when it matches
 `error`, otherwise as a warning when it matches `warn` (colour codes are stripped first).
-The last 200 matching lines go to the UI in `details["lines"]`.
+The last 200 matching lines go out in `details["lines"]`, and the newest 20 with the time they
+were read and their kind in `details["recent"]` as `(t, "error" | "warn", text)` tuples (text
+cut to 500 characters): the errors pane shows the newest of them.
 
 `errors_per_min` / `warns_per_min` are the matching lines of the last `window` divided by the
 time the command was actually being read in it; until that is at least half the window (just
@@ -34,6 +36,8 @@ from cockpit.core.plan import SourceSpec
 from cockpit.core.sources.base import PollResult, Reading, SourceDown
 
 LINES_KEPT = 200
+RECENT_KEPT = 20  # with their times, for the errors pane and `status --json`
+RECENT_TEXT = 500  # characters: a pane shows one line of it, a reader a little more
 MAX_LINE_BYTES = 64 * 1024  # longer lines are cut: one runaway line must not eat memory
 BUCKETS_PER_WINDOW = 120  # counts are kept per 1/120 of the window: bounded memory
 EXIT_CHECK_S = 0.1  # how soon an exit is noticed while something still holds the pipe
@@ -74,6 +78,7 @@ class LineCounter:
         self.warn = re.compile(warn)
         self.window_s = window_s
         self.lines: deque[str] = deque(maxlen=keep)
+        self.recent: deque[tuple[float, str, str]] = deque(maxlen=RECENT_KEPT)
         self._width = window_s / BUCKETS_PER_WINDOW
         self._buckets: deque[list[int]] = deque()  # [bucket index, errors, warnings]
         self._runs: deque[_Run] = deque(maxlen=1000)
@@ -95,6 +100,7 @@ class LineCounter:
         else:
             return None
         self.lines.append(line)
+        self.recent.append((now, kind, line[:RECENT_TEXT]))
         index = math.floor(now / self._width)
         if not self._buckets or self._buckets[-1][0] < index:
             self._buckets.append([index, 0, 0])
@@ -203,7 +209,8 @@ class LogsSource:
         if self._down is not None:
             return SourceDown(self._down)
         values, reasons = self.counter.values(self._clock())
-        return Reading({**values, "up": 1.0}, reasons, {"lines": list(self.counter.lines)})
+        details = {"lines": list(self.counter.lines), "recent": tuple(self.counter.recent)}
+        return Reading({**values, "up": 1.0}, reasons, details)
 
     async def close(self) -> None:
         self._closed = True
