@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cockpit import __version__
-from cockpit.commands import init, log, operate, run, status
+from cockpit.commands import demo, init, log, operate, run, status
 from cockpit.commands.common import UsageError
 from cockpit.core.audit import AuditError
 from cockpit.core.config import ConfigError
@@ -32,6 +32,7 @@ EXAMPLES = {
     "run": "cockpit run --headless >> rollout.log",
     "cancel": 'cockpit cancel --reason "error spike is the load test, not the release"',
     "init": "cockpit init\n  cockpit init -c deploy/cockpit.toml",
+    "demo": "cockpit demo\n  cockpit demo --headless --for 3m --fault errors-at=90s --keep run1",
 }
 
 
@@ -117,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("rules", nargs="*", metavar="RULE", help="trigger rule text (default: failing)")
     p.add_argument("--reason", required=True, help="why it must not roll back")
     p.add_argument("--for", dest="measure", metavar="D", help=MEASURE_HELP)
+    p = command("demo", "the whole rollout, live, on a demo platform it starts (nothing to set up)")
+    p.add_argument("--fault", action="append", metavar="SPEC", help="e.g. errors-at=90s")
+    p.add_argument("--headless", action="store_true", help="no screen: log changes to stdout")
+    p.add_argument("--for", dest="measure", metavar="D", help="with --headless: stop after D")
+    p.add_argument("--in-process", action="store_true", help="no Redis/PostgreSQL servers")
+    p.add_argument("--keep", metavar="DIR", help="keep plan, state and audit in DIR (for report)")
     p = command("log", "show the audit log")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--verify", action="store_true", help="check the hash chain")
@@ -137,6 +144,7 @@ HANDLERS = {
     "run": run.run,
     "cancel": operate.cancel,
     "init": init.init,
+    "demo": demo.demo,
 }
 
 

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_in_process_platform_serves_caches_and_reports_itself() -> None:
-    options = DemoOptions(load=False, handle_signals=False, db_delay_s=0, in_process=True)
+    options = DemoOptions(
+        load=False, handle_signals=False, db_delay_s=0, remote_latency=0, in_process=True
+    )
     with DemoPlatform(options) as demo:
         assert demo.in_process
         assert demo.notice is not None

@@ -23,7 +23,7 @@ from tests.demo.helpers import db_queries, metric, pg_farm_calls, redis_hits
 
 pytestmark = pytest.mark.integration
 
-QUIET = DemoOptions(load=False, handle_signals=False, db_delay_s=0.002)
+QUIET = DemoOptions(load=False, handle_signals=False, db_delay_s=0.002, remote_latency=0)
 
 
 def demo_folders() -> set[Path]:
@@ -154,7 +154,7 @@ def test_slow_database_raises_latency(demo: DemoPlatform, client: httpx.Client) 
     fast = median_s()
     demo.faults.set("slow-db", True)
     slow = median_s()
-    assert slow - fast > 0.3
+    assert slow - fast > 0.1  # the fault adds 150 ms to every query
 
 
 def test_redis_down_makes_health_503_and_requests_still_answer(

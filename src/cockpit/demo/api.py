@@ -3,6 +3,7 @@ Phase 3 path: L1 (in-process LRU), then L2 (Redis), then the database, filling b
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -17,9 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cockpit.demo.cache import CacheDown, LruCache, SharedCache
+from cockpit.demo.cache import CacheDown, LruCache, MemorySharedCache, SharedCache
+from cockpit.demo.exporter import ExporterFigures, cache_page, db_page
 from cockpit.demo.faults import FaultState
 from cockpit.demo.flags import Rollout
+from cockpit.demo.latency import RemoteLatency
 from cockpit.demo.metrics import DemoMetrics
 from cockpit.demo.store import FarmStore
 
@@ -36,6 +39,8 @@ class Backend:
     rollout: Rollout
     faults: FaultState
     metrics: DemoMetrics = field(default_factory=DemoMetrics)
+    latency: RemoteLatency = field(default_factory=lambda: RemoteLatency(scale=0))
+    figures: ExporterFigures = field(default_factory=ExporterFigures)
     # Production runs several app instances, each with its own L1, behind a load balancer:
     # without that, one process's L1 would answer everything and Redis would never see a hit.
     l1s: list[LruCache] = field(default_factory=lambda: [LruCache() for _ in range(INSTANCES)])
@@ -84,13 +89,13 @@ def build_app(backend: Backend) -> Starlette:
             except CacheDown:
                 b.metrics.cache_errors.inc()
             else:
+                b.figures.l2_read(hit=value is not None)
                 if value is not None:
                     b.metrics.cache_hits.labels("l2").inc()
                     l1.put(key, value)
                     return value, "L2"
                 b.metrics.cache_misses.labels("l2").inc()
-        value = await load()
-        b.metrics.db_queries.labels(kind).inc()
+        value = await query(kind, load)
         if phase3 and value is not None:
             l1.put(key, value)
             try:
@@ -98,6 +103,21 @@ def build_app(backend: Backend) -> Starlette:
             except CacheDown:
                 b.metrics.cache_errors.inc()
         return value, "DB"
+
+    async def query(kind: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """One database read: the remote round trips, then the statement (timed)."""
+        wait = b.latency.sample(kind, b.rng)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        started = time.perf_counter()
+        b.figures.in_flight += 1
+        try:
+            value = await load()
+        finally:
+            b.figures.in_flight -= 1
+        b.figures.query_done(time.perf_counter() - started)
+        b.metrics.db_queries.labels(kind).inc()
+        return value
 
     async def farm_route(
         request: Request, endpoint: str, fetch: Callable[[bool], Awaitable[tuple[Any, str]]]
@@ -169,6 +189,8 @@ def build_app(backend: Backend) -> Starlette:
             try:
                 body = json.loads(await request.body())
                 percent = body["percent"]
+                if isinstance(percent, str):  # a plan's placeholder ("{percent}") is text
+                    percent = float(percent)
                 if isinstance(percent, bool) or not isinstance(percent, int | float):
                     raise TypeError
                 b.rollout.set(percent)
@@ -179,6 +201,15 @@ def build_app(backend: Backend) -> Starlette:
                 message = detail or 'send JSON {"percent": N} with N within 0-100'
                 return JSONResponse({"error": message}, 400)
         return JSONResponse({"percent": b.rollout.percent})
+
+    async def cache_exporter(request: Request) -> Response:
+        if b.faults.redis_down or not await b.l2.ping():
+            return Response("cache down\n", 503, media_type="text/plain")
+        fill = b.l2.fill_ratio() if isinstance(b.l2, MemorySharedCache) else 0.0
+        return Response(cache_page(b.figures, fill), headers={"Content-Type": PROMETHEUS_TEXT})
+
+    async def db_exporter(request: Request) -> Response:
+        return Response(db_page(b.figures), headers={"Content-Type": PROMETHEUS_TEXT})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -194,6 +225,8 @@ def build_app(backend: Backend) -> Starlette:
         Route("/api/farms/{farm_id}", farm),
         Route("/api/health", health),
         Route("/metrics", metrics),
+        Route("/metrics/cache", cache_exporter),
+        Route("/metrics/db", db_exporter),
         Route("/admin/rollout", rollout, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

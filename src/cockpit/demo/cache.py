@@ -124,5 +124,9 @@ class MemorySharedCache:
     async def ping(self) -> bool:
         return not self.down
 
+    def fill_ratio(self) -> float:
+        """How full it is, as Redis' used/maxmemory."""
+        return len(self._items) / (L1_MAX_ITEMS * 10)
+
     async def close(self) -> None:
         pass

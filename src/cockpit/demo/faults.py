@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from cockpit.core.durations import DurationError, parse_duration
 
 FAULTS = ("errors", "slow-db", "redis-down")
+DESCRIPTIONS = {
+    "errors": "error spike: half the Phase 3 requests answer 500",
+    "slow-db": "slow database: every query takes 150 ms longer",
+    "redis-down": "Redis down: the server is stopped",
+}
 
 
 class FaultError(ValueError):
@@ -59,7 +64,7 @@ class FaultSwitch:
         stop_redis: Callable[[], None],
         start_redis: Callable[[], None],
         error_fraction: float = 0.5,
-        slow_db_s: float = 0.4,
+        slow_db_s: float = 0.15,  # mean query time over the plan's 100 ms; the pool keeps up
     ) -> None:
         self.state = state
         self._stop_redis = stop_redis
@@ -67,6 +72,9 @@ class FaultSwitch:
         self.error_fraction = error_fraction
         self.slow_db_s = slow_db_s
         self._lock = threading.Lock()
+        # Told (name, on) after each change, from whichever thread made it: the demo's screen
+        # and log say what happened, whether a key or the schedule switched it.
+        self.listeners: list[Callable[[str, bool], None]] = []
 
     def active(self) -> set[str]:
         on = set()
@@ -82,6 +90,7 @@ class FaultSwitch:
         if name not in FAULTS:
             raise FaultError(f"unknown fault {name!r}: one of {', '.join(FAULTS)}")
         with self._lock:
+            changed = (name in self.active()) != on
             if name == "errors":
                 self.state.error_fraction = self.error_fraction if on else 0.0
             elif name == "slow-db":
@@ -92,6 +101,9 @@ class FaultSwitch:
             elif not on and self.state.redis_down:
                 self._start_redis()
                 self.state.redis_down = False
+        if changed:
+            for listener in list(self.listeners):
+                listener(name, on)
 
     def toggle(self, name: str) -> bool:
         on = name not in self.active()

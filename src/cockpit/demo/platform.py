@@ -29,6 +29,7 @@ from cockpit.demo.faults import (
     parse_fault,
 )
 from cockpit.demo.flags import Rollout
+from cockpit.demo.latency import RemoteLatency
 from cockpit.demo.load import LoadGenerator, LoadShape
 from cockpit.demo.seed import FARM_COUNT, generate, load_postgres
 from cockpit.demo.serve import ApiServer
@@ -46,6 +47,7 @@ class DemoOptions:
     rollout_percent: float = 0
     farm_count: int = FARM_COUNT
     db_delay_s: float = 0.02  # a remote database doing real work, per query
+    remote_latency: float = 1.0  # scale of the standard path's round trips (0: none)
     faults: tuple[ScheduledFault, ...] = ()
     in_process: bool = False  # force the fallback even where the servers exist
     handle_signals: bool = True  # stop on SIGTERM/SIGHUP (only from the main thread)
@@ -108,7 +110,8 @@ class DemoPlatform:
         else:
             store = MemoryStore(farms, self._db_delay)
             self._l2 = MemorySharedCache()
-        self.backend = Backend(store, self._l2, self.rollout, self.fault_state)
+        latency = RemoteLatency(self.options.remote_latency)
+        self.backend = Backend(store, self._l2, self.rollout, self.fault_state, latency=latency)
         self.api = ApiServer(build_app(self.backend), free_port())
         self.api.start()
         if self.options.load:
