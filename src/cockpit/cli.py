@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cockpit import __version__
-from cockpit.commands import demo, init, log, operate, run, status
+from cockpit.commands import demo, init, log, operate, report, run, status
 from cockpit.commands.common import UsageError
 from cockpit.core.audit import AuditError
 from cockpit.core.config import ConfigError
@@ -29,6 +29,7 @@ EXAMPLES = {
     "baseline": "cockpit baseline --for 15m",
     "rollback": "cockpit rollback flag --dry-run\n  cockpit rollback instant --yes",
     "log": "cockpit log --json | tail -n 5",
+    "report": "cockpit report > rollout-report.md\n  cockpit report --html -o report.html",
     "run": "cockpit run --headless >> rollout.log",
     "cancel": 'cockpit cancel --reason "error spike is the load test, not the release"',
     "init": "cockpit init\n  cockpit init -c deploy/cockpit.toml",
@@ -127,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("log", "show the audit log")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--verify", action="store_true", help="check the hash chain")
+    p = command("report", "the rollout report: phases, gates, holds, rollbacks, metrics, charts")
+    p.add_argument("--html", action="store_true", help="an HTML file with SVG charts")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="default: stdout; rollout-report.html with --html"
+    )
     return parser
 
 
@@ -141,6 +147,7 @@ HANDLERS = {
     "baseline": operate.baseline,
     "rollback": operate.rollback,
     "log": log.show,
+    "report": report.report,
     "run": run.run,
     "cancel": operate.cancel,
     "init": init.init,
