@@ -21,10 +21,6 @@ FOLLOWER = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs SourceRunner.record (core/sources/schedule.py) to call store.set_details",
-)
 def test_status_json_shows_the_newest_log_lines(cockpit_run: CockpitRun) -> None:
     text = cockpit_run.config.read_text()
     old = '# [sources.logs]\n# kind = "logs"\n# command = ["vercel", "logs", "--prod", "--follow"]'

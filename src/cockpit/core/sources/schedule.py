@@ -68,6 +68,7 @@ class SourceRunner:
                 self.store.record(f"{name}.{field}", now, value, result.reasons.get(field))
             self.store.set_source(name, SourceStatus(True, None, now, now))
             self.details = dict(result.details)
+            self.store.set_details(name, self.details)  # e.g. a logs source's newest lines
             self.failures = 0
         else:
             self.store.record(f"{name}.up", now, 0.0)
