@@ -241,6 +241,8 @@ def test_metrics_against_baseline_and_targets(report: Report) -> None:
     errors = next(m for m in third.metrics if m.metric == "http.error_rate")
     outcomes = {t.rule: t.outcome for t in errors.targets}
     assert outcomes["http.error_rate > 0.5%"] == "breached"  # the spike's worst 10 s
+    assert outcomes["http.error_rate > 2% for 5m"] == "breached"  # 30 buckets over 2%
+    assert {t.rule: t.value for t in errors.targets}["http.error_rate > 2% for 5m"] == ("4% for 5m")
     assert outcomes["http.error_rate <= 0.1%"] == "missed"  # the mean, spike included
     hit = next(m for m in third.metrics if m.metric == "cache.hit_rate")
     assert {t.rule: t.outcome for t in hit.targets}["cache.hit_rate >= 60%"] == "met"
@@ -330,28 +332,56 @@ def stats(mean: float, low: float, high: float) -> HistorySummary:
     return HistorySummary(mean, low, high, mean, 10, 0, 1)
 
 
+RUNS = (400.0, 400.0, None, 400.0, 450.0, 400.0, 100.0)  # 20s, a gap, then 30s over 300ms
+
+
+SPREAD = stats(150, 100, 400)
+
+
 @pytest.mark.parametrize(
-    ("kind", "rule", "found", "outcome", "value"),
+    ("kind", "rule", "found", "buckets", "outcome", "value"),
     [
-        ("success", "farms.p95 <= 200ms", stats(150, 100, 400), "met", "150ms"),
-        ("success", "farms.p95 <= 200ms", stats(250, 100, 400), "missed", "250ms"),
-        ("failure", "farms.p95 > 300ms", stats(150, 100, 400), "breached", "400ms"),
-        ("failure", "farms.p95 > 500ms", stats(150, 100, 400), "clear", "400ms"),
-        ("failure", "farms.p95 < 120ms", stats(150, 100, 400), "breached", "100ms"),
-        ("success", "improvement(farms.p95) >= 50%", stats(200, 100, 400), "met", "75%"),
-        ("failure", "improvement(farms.p95) < 10%", stats(200, 100, 750), "breached", "6.2%"),
-        ("success", "farms.p95 <= 200ms", None, "no data", "-"),
+        ("success", "farms.p95 <= 200ms", SPREAD, (), "met", "150ms"),
+        ("success", "farms.p95 <= 200ms", stats(250, 100, 400), (), "missed", "250ms"),
+        ("failure", "farms.p95 > 300ms", SPREAD, (150, 400, 150), "breached", "400ms for 10s"),
+        ("failure", "farms.p95 > 500ms", SPREAD, (150, 400), "clear", "400ms"),
+        ("failure", "farms.p95 < 120ms", SPREAD, (100, 150), "breached", "100ms for 10s"),
+        ("failure", "farms.p95 > 300ms for 30s", SPREAD, RUNS, "breached", "450ms for 30s"),
+        ("failure", "farms.p95 > 300ms for 1m", SPREAD, RUNS, "clear", "450ms for 30s"),
+        ("success", "improvement(farms.p95) >= 50%", stats(200, 100, 400), (), "met", "75%"),
+        (
+            "failure",
+            "improvement(farms.p95) < 10%",
+            stats(200, 100, 750),
+            (200, 750),
+            "breached",
+            "6.2% for 10s",
+        ),
+        ("success", "farms.p95 <= 200ms", None, (), "no data", "-"),
+        (
+            "failure",
+            "farms.p95 > 1s",
+            HistorySummary(None, None, None, None, 0, 9, 1),
+            (),
+            "unknown",
+            "-",
+        ),
     ],
 )
 def test_judge_target(
-    kind: str, rule: str, found: HistorySummary | None, outcome: str, value: str
+    kind: str,
+    rule: str,
+    found: HistorySummary | None,
+    buckets: tuple[float | None, ...],
+    outcome: str,
+    value: str,
 ) -> None:
-    target = judge_target(kind, parse_rule(rule), found, 800.0, Unit.MS)
+    target = judge_target(kind, parse_rule(rule), found, 800.0, Unit.MS, buckets)
     assert (target.outcome, target.value) == (outcome, value)
     no_baseline = judge_target(
         kind, parse_rule("improvement(farms.p95) >= 1%"), found, None, Unit.MS
     )
-    assert no_baseline.outcome in ("no baseline", "no data")
+    assert no_baseline.outcome in ("no baseline", "no data", "unknown")
 
 
 def test_sparkline_scales_and_keeps_gaps() -> None:

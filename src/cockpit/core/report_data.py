@@ -2,20 +2,23 @@
 metric history to a `Report` (see `report_model`); drawing it is someone else's job.
 
 The metrics of a phase are judged against the plan the way a person reading the history
-would, not the way the gates did: a success rule against the phase's mean, a failure or
-automatic-rollback rule against its worst 10 s (the bucket mean that comes closest to the
-line), an `improvement(...)` rule against the baseline (captured, else configured). The gates'
-own verdicts, with their `for` windows, are the ones the audit recorded at each advance.
+would, not the way the gates did: a success rule against the phase's mean; a failure or
+automatic-rollback rule against its 10 s means, breached when they crossed the line for as
+long as its `for` says (at 10 s resolution); an `improvement(...)` rule against the baseline
+(captured, else configured). The gates' own verdicts are the ones the audit recorded at each
+advance and rollback.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from cockpit.core.catalog import Unit
+from cockpit.core.durations import format_duration
 from cockpit.core.gates import effective_baseline
-from cockpit.core.history import Series, Summary
+from cockpit.core.history import BUCKET_S, Series, Summary
 from cockpit.core.plan import Plan
 from cockpit.core.quantities import format_value
 from cockpit.core.report_audit import PhaseDraft, RollbackDraft, Story, read_story
@@ -160,13 +163,14 @@ def _metric_lines(
         unit = plan.catalog.unit(name) or Unit.NUMBER
         summary = history.summary(name, since, until)
         base = baseline.get(name)
-        targets = tuple(
-            judge_target(kind, rule, summary, base, unit)
-            for kind, rule in rules
-            if rule.metric == name
-        )
-        if summary is None and not targets:
-            continue  # a baseline-only metric never measured: the performance table shows it
+        mine = [(kind, rule) for kind, rule in rules if rule.metric == name]
+        buckets: Sequence[float | None] = ()
+        if summary is not None and any(kind != "success" for kind, _ in mine):
+            every = math.ceil((until - since) / BUCKET_S) + 1  # one slot per bucket
+            buckets = history.series(name, since, until, every).values
+        targets = tuple(judge_target(kind, r, summary, base, unit, buckets) for kind, r in mine)
+        if not targets and (summary is None or summary.mean is None):
+            continue  # a baseline-only metric never known: the performance table shows it
         mean = summary.mean if summary else None
         lines.append(
             MetricLine(
@@ -187,11 +191,20 @@ def _metric_lines(
 
 
 def judge_target(
-    kind: str, rule: Rule, summary: Summary | None, base: float | None, unit: Unit
+    kind: str,
+    rule: Rule,
+    summary: Summary | None,
+    base: float | None,
+    unit: Unit,
+    buckets: Sequence[float | None] = (),
 ) -> Target:
-    """A rule against a phase's history: success on the mean, the others on the worst 10 s."""
-    if summary is None or summary.mean is None:
+    """A rule against a phase's history: a success rule on the mean; a failure or automatic
+    rollback rule on `buckets` (the phase's 10 s means in order, None for a gap), breached
+    when consecutive buckets breach for its `for` (one bucket without `for`)."""
+    if summary is None:
         return Target(rule.text, kind, "no data", "-")
+    if summary.mean is None:  # measured, but every point was unknown (stale, too few...)
+        return Target(rule.text, kind, "unknown", "-")
     if rule.improvement and not base:
         return Target(rule.text, kind, "no baseline", "-")
     shown = Unit.RATIO if rule.improvement else unit
@@ -203,10 +216,13 @@ def judge_target(
         value = measure(summary.mean)
         met = rule.op.holds(value, rule.threshold)
         return Target(rule.text, kind, "met" if met else "missed", format_value(value, shown))
+    longest, worst = _longest_breach(rule, [None if v is None else measure(v) for v in buckets])
+    needed = max(1, math.ceil((rule.for_s or 0.0) / BUCKET_S))
+    if longest:
+        lasted = format_duration(longest * BUCKET_S)
+        outcome = "breached" if longest >= needed else "clear"
+        return Target(rule.text, kind, outcome, f"{format_value(worst, shown)} for {lasted}")
     extremes = [measure(v) for v in (summary.low, summary.high) if v is not None]
-    breaching = [v for v in extremes if rule.op.holds(v, rule.threshold)]
-    if breaching:
-        return Target(rule.text, kind, "breached", format_value(breaching[0], shown))
     if rule.op in (Op.GT, Op.GE):
         closest = max(extremes)
     elif rule.op in (Op.LT, Op.LE):
@@ -214,6 +230,21 @@ def judge_target(
     else:
         closest = min(extremes, key=lambda v: abs(v - rule.threshold))
     return Target(rule.text, kind, "clear", format_value(closest, shown))
+
+
+def _longest_breach(rule: Rule, values: Sequence[float | None]) -> tuple[int, float]:
+    """(buckets, worst value) of the longest run of consecutive breaching buckets."""
+    best, best_worst, run, worst = 0, 0.0, 0, 0.0
+    for value in values:
+        if value is None or not rule.op.holds(value, rule.threshold):
+            run = 0
+            continue
+        farther = abs(value - rule.threshold) > abs(worst - rule.threshold)
+        worst = value if run == 0 or farther else worst
+        run += 1
+        if run > best:
+            best, best_worst = run, worst
+    return best, best_worst
 
 
 def _rollback_run(plan: Plan, draft: RollbackDraft) -> RollbackRun:

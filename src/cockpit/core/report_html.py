@@ -21,6 +21,7 @@ from cockpit.core.report_model import (
     StepRun,
     Target,
     Tick,
+    mean_text,
     one_line,
     ratio_text,
     span,
@@ -284,7 +285,7 @@ def _metrics(lines: Sequence[MetricLine]) -> Iterator[str]:
         rows.append(
             (
                 f"<code>{esc(line.metric)}</code>",
-                esc(value_text(line.mean, line.unit)),
+                esc(mean_text(line)),
                 esc(extent),
                 esc(value_text(line.baseline, line.unit)),
                 esc(ratio_text(line.improvement)),

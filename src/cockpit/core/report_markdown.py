@@ -20,6 +20,7 @@ from cockpit.core.report_model import (
     StepRun,
     Target,
     Tick,
+    mean_text,
     one_line,
     ratio_text,
     span,
@@ -247,7 +248,7 @@ def _metrics(lines: Sequence[MetricLine]) -> Iterator[str]:
         rows.append(
             (
                 code(line.metric),
-                value_text(line.mean, line.unit),
+                mean_text(line),
                 extent,
                 value_text(line.baseline, line.unit),
                 ratio_text(line.improvement),

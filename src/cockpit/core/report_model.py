@@ -63,7 +63,7 @@ class Target:
 
     rule: str
     kind: str  # success | failure | auto_rollback
-    outcome: str  # met | missed | breached | clear | no data | no baseline
+    outcome: str  # met | missed | breached | clear | unknown | no data | no baseline
     value: str  # what was compared, as people read it
 
 
@@ -197,6 +197,13 @@ def span(start: float | None, end: float | None) -> str:
 
 def value_text(value: float | None, unit: Unit) -> str:
     return "-" if value is None else format_value(value, unit)
+
+
+def mean_text(line: MetricLine) -> str:
+    """The mean, or why there is none: "unknown (38 points)" when only unknowns came."""
+    if line.mean is None and line.unknown:
+        return f"unknown ({line.unknown} points)"
+    return value_text(line.mean, line.unit)
 
 
 def ratio_text(value: float | None) -> str:
