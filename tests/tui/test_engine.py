@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from textual.widgets import Log
 
 from cockpit.core.config import load_plan
 from cockpit.core.control import Cockpit
@@ -99,3 +100,6 @@ async def test_real_servers_fill_the_panes_and_another_cockpits_hold_shows(
         other.apply(other.store.load(), Hold(by="bob@10.0.0.6", reason="bob looks at p99"))
         text = await wait_for(app, pilot, lambda t: "HOLDING: bob looks at p99" in t)
         assert "HOLDING: bob looks at p99" in str(app.query_one(HeaderBar).render())
+        events = "\n".join(str(line) for line in app.query_one("#events", Log).lines)
+        assert "rollout holding phase 1/3" in events  # the transition, in the event pane too
+        assert "(by bob@10.0.0.6)" in events

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -66,6 +67,11 @@ class ActingApp(App[None]):
                 loop.call_soon_threadsafe(self.post_message, message)
 
     def say_threadsafe(self, line: str) -> None:
+        loop = self.ui_loop
+        if loop is None or loop.is_closed():
+            # The screen is gone (e.g. a rollback finishing during shutdown): the log keeps it.
+            logging.getLogger("cockpit.events").info(line)
+            return
         self.post_threadsafe(Said(line))
 
     def shutdown_pool(self) -> None:

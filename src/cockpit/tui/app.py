@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Log, Static
 
 from cockpit.core.autopilot import Armed
+from cockpit.core.changes import ChangeLog
 from cockpit.core.control import Cockpit
 from cockpit.core.engine_thread import EngineThread, Series
 from cockpit.core.snapshot import Snapshot
@@ -78,6 +79,7 @@ class CockpitApp(ActingApp):
         self.armed: Armed | None = None
         self.last_snapshot: Snapshot | None = None
         self.last_series: Series = {}
+        self.changes: ChangeLog | None = None  # transitions seen since start (another cockpit's)
         self.notice = notice  # shown in the header and said at start, e.g. the demo's fast time
         self._theme_name = theme_for(cockpit.plan.theme, theme, environ or os.environ)
 
@@ -141,6 +143,7 @@ class CockpitApp(ActingApp):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snapshot = message.snapshot
         self.last_snapshot = snapshot
+        self._log_changes(snapshot)
         self.last_series = message.series
         for pane in self.query(Pane):
             pane.show(snapshot, message.series)
@@ -155,6 +158,17 @@ class CockpitApp(ActingApp):
         banner.set_rollout(snapshot.state.status, snapshot.state.rollback)
         banner.now = snapshot.taken_at
         banner.armed = message.armed
+
+    def _log_changes(self, snapshot: Snapshot) -> None:
+        """Rollout, source and gate transitions to the event pane (and `--log`). The first
+        snapshot's picture of everything goes to the log file only: the screen shows it."""
+        if self.changes is None:
+            self.changes = ChangeLog()
+            for line in self.changes.changes(snapshot):
+                events_log.info(line)
+            return
+        for line in self.changes.changes(snapshot):
+            self.say(line)
 
     def on_said(self, message: Said) -> None:
         self.query_one("#events", Log).write_line(message.line)
@@ -179,6 +193,7 @@ class CockpitApp(ActingApp):
     def _fit(self) -> None:
         width, height = self.size
         self.query_one(ArmedBanner).tail_lines = 3 if height >= TALL else 1
+        self.query_one(ErrorsPane).log_lines = 3 if height >= TALL else 1
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.screen.set_class(small, "-small")
         if small:
