@@ -34,6 +34,15 @@ def events(app: CockpitApp) -> str:
     return "\n".join(str(line) for line in app.query_one("#events", Log).lines)
 
 
+async def said(app: CockpitApp, pilot: object, text: str, seconds: float = 20.0) -> None:
+    """The event pane shows `text` (its messages arrive asynchronously: poll, don't race)."""
+    for _ in range(int(seconds * 20)):
+        if text in events(app):
+            return
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    raise AssertionError(f"never said {text!r}; the events were:\n{events(app)}")
+
+
 async def settle(app: CockpitApp, pilot: object) -> None:
     await asyncio.wait_for(app.workers.wait_for_complete(), 20)
     await pilot.pause()  # type: ignore[attr-defined]
@@ -100,7 +109,7 @@ async def test_advance_refused_with_reasons_then_forced(
         assert any("check open" in str(line) for line in app.screen.body)
         await pilot.press("escape")
         await settle(app, pilot)
-        assert "advance refused" in events(app)
+        await said(app, pilot, "advance refused")
         assert store.load().state.status is Status.PENDING
         await pilot.press("a")
         await pilot.pause()
@@ -114,7 +123,7 @@ async def test_advance_refused_with_reasons_then_forced(
         assert state.phase == 1
         assert state.history[-1].forced
         assert state.history[-1].reason.startswith("staging signed off (overrode: check open")
-        assert "advanced to phase 1 Shadow" in events(app)
+        await said(app, pilot, "advanced to phase 1 Shadow")
 
 
 @SIZES
@@ -171,7 +180,7 @@ async def test_rollback_picker_lists_methods_and_needs_the_name(
         assert state.status is Status.ROLLED_BACK
         assert state.rollback is not None
         assert state.rollback.method == "flag"
-        assert "rolling back by 'flag'" in events(app)
+        await said(app, pilot, "rolling back by 'flag'")
 
 
 @SIZES
@@ -254,11 +263,11 @@ async def test_dry_run_shows_what_would_run_and_changes_nothing(
         feed(app)
         await pilot.press("d", "a")
         await settle(app, pilot)
-        assert "dry run: would NOT advance to phase 2 Partial (50%)" in events(app)
-        assert "-c pass" in events(app)
+        await said(app, pilot, "dry run: would NOT advance to phase 2 Partial (50%)")
+        await said(app, pilot, "-c pass")
         await pilot.press("h")
         await settle(app, pilot)
-        assert "dry run: would hold" in events(app)
+        await said(app, pilot, "dry run: would hold")
     assert app.cockpit.store.load().version == version
 
 
