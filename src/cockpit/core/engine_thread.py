@@ -14,7 +14,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cockpit.core.autopilot import Armed
 from cockpit.core.baseline import capture_values
@@ -22,7 +22,7 @@ from cockpit.core.control import Cockpit, Refused
 from cockpit.core.durations import format_duration
 from cockpit.core.engine import Engine
 from cockpit.core.gates import gate_blockers
-from cockpit.core.metrics.store import MetricStore
+from cockpit.core.metrics.store import MetricStore, SourceStatus
 from cockpit.core.rollout_events import (
     Action,
     Advance,
@@ -38,6 +38,9 @@ from cockpit.core.rollout_events import (
 from cockpit.core.snapshot import Snapshot
 from cockpit.core.state import StateChanged
 from cockpit.core.watch import Watch
+
+if TYPE_CHECKING:  # psycopg is imported only by plans with a postgres source
+    from cockpit.core.sources.postgres_slowest import Slowest
 
 T = TypeVar("T")
 Series = Mapping[str, Sequence[float]]
@@ -72,6 +75,7 @@ class EngineThread:
         self.on_snapshot = on_snapshot
         self.watch = Watch(cockpit, say, read_only=read_only)
         self.started_at = cockpit.clock()
+        self.engine: Engine | None = None  # the running Engine: touch it in its thread only
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = threading.Event()
@@ -105,6 +109,7 @@ class EngineThread:
 
     async def _watch(self) -> None:
         engine = Engine(self.cockpit.plan, self.cockpit.metrics, clock=self.cockpit.clock)
+        self.engine = engine
 
         def on_tick(store: MetricStore, *_: object) -> None:
             try:
@@ -130,6 +135,10 @@ class EngineThread:
 
         return asyncio.run_coroutine_threadsafe(run(), loop)
 
+    def slowest(self) -> concurrent.futures.Future[tuple[SlowReport, ...]]:
+        """Each postgres source's slowest statements, read in the engine's thread."""
+        return self.call(lambda: slowest_queries(self.engine))
+
     def stop(self, timeout: float = 30.0) -> None:
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not loop.is_closed():
@@ -137,6 +146,47 @@ class EngineThread:
                 loop.call_soon_threadsafe(task.cancel)
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+
+# -- what the UI asks for on demand ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlowReport:
+    """One postgres source's slowest statements, with its health, as of `now`."""
+
+    source: str
+    now: float
+    status: SourceStatus
+    slowest: Slowest
+    stale_after_s: float
+    slow_query_s: float
+
+
+def slowest_queries(engine: Engine | None) -> tuple[SlowReport, ...]:
+    """What each postgres source of the running engine last ranked (empty: none in the plan).
+
+    Run it in the engine's thread (`EngineThread.slowest`): the sources and the store live
+    there. What it returns is immutable."""
+    if engine is None:
+        raise Refused("the engine is starting: ask again in a moment")
+    names = [name for name, spec in engine.plan.sources.items() if spec.kind == "postgres"]
+    if not names:
+        return ()
+    from cockpit.core.sources.postgres import PostgresSource  # psycopg only when needed
+
+    now = engine.clock()
+    reports = []
+    for name in names:
+        source = engine.sources[name]
+        if isinstance(source, PostgresSource):
+            status = engine.store.source(name)
+            spec = source.spec
+            report = SlowReport(
+                name, now, status, source.slowest, spec.stale_after_s, source.slow_query_s
+            )
+            reports.append(report)
+    return tuple(reports)
 
 
 # -- operator commands ---------------------------------------------------------------------

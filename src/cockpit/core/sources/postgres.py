@@ -3,7 +3,8 @@
 One psycopg 3 async connection per source (autocommit, application_name 'cockpit',
 statement_timeout set once per connection), reopened on the next poll after any failure.
 Each poll runs two independent reads: pg_stat_activity (connection fields, slow queries) and
-pg_stat_statements (queries_per_min, mean_query_ms). A read refused for lack of privilege is
+pg_stat_statements (queries_per_min, mean_query_ms, and `slowest`: the statements slowest on
+average over the window, which the UI asks for on demand). A read refused for lack of privilege is
 switched off with the reason shown, and retried every RETRY_DISABLED_S in case it was granted;
 the other read keeps working. Field meanings and scope: see `postgres_queries`.
 """
@@ -16,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -25,6 +26,7 @@ from psycopg.rows import dict_row
 
 from cockpit.core.plan import SourceSpec
 from cockpit.core.sources import postgres_queries as q
+from cockpit.core.sources import postgres_slowest as slowest
 from cockpit.core.sources.base import PollResult, Reading, SourceDown, one_line
 
 RETRY_DISABLED_S = 300.0
@@ -74,11 +76,16 @@ class PostgresSource:
         self._slow_s = _setting(settings, "slow_query_s", 2.0)
         self._connect_timeout_s = _setting(settings, "connect_timeout_s", 5.0)
         self._statement_timeout_s = _setting(settings, "statement_timeout_s", 2.0)
-        self._window = q.StatementWindow(_setting(settings, "window_s", 60.0))
+        window_s = _setting(settings, "window_s", 60.0)
+        self._window = q.StatementWindow(window_s)
+        self._ranks = slowest.SlowestWindow(window_s)
+        self._texts = slowest.TextCache()
+        self.slowest = slowest.Slowest()
+        """The slowest statements of the last window; read it in the engine's thread."""
         self._conn: Conn | None = None
         self._activity = _Read(q.ACTIVITY_FIELDS, self._read_activity)
         # A gap in the statement samples: the next delta must not span it.
-        self._statements = _Read(q.STATEMENT_FIELDS, self._read_statements, self._window.forget)
+        self._statements = _Read(q.STATEMENT_FIELDS, self._read_statements, self._forget)
         logging.getLogger("psycopg").addFilter(_QUIET_ABANDON)  # once: filters are a set
 
     async def poll(self, planned_at: float) -> PollResult:
@@ -101,13 +108,20 @@ class PostgresSource:
     async def close(self) -> None:
         await self._drop()
 
+    @property
+    def slow_query_s(self) -> float:
+        return self._slow_s
+
     # -- one poll ------------------------------------------------------------------------------
 
     async def _poll_once(self) -> Reading:
         conn = await self._connection()
         now = self._clock()
         activity = await self._read(conn, self._activity, now)
+        ranked = self.slowest
         statements = await self._read(conn, self._statements, now)
+        if self.slowest is ranked:  # the read ended before ranking: say why
+            self._unranked(now, statements.reasons.get("queries_per_min", "no statement data"))
         values: dict[str, float | None] = {**activity.values, **statements.values, "up": 1.0}
         reasons = {**activity.reasons, **statements.reasons}
         details = {**activity.details, **statements.details}
@@ -148,28 +162,68 @@ class PostgresSource:
             await cur.execute(q.EXTENSION_SQL)
             installed = await cur.fetchone()
             if installed is None:
-                self._window.forget()
+                self._forget()
                 return q.unknown(q.STATEMENT_FIELDS, q.NOT_INSTALLED)
             schema, version = str(installed[0]), str(installed[1])
             old = q.too_old(version)
             if old is not None:
-                self._window.forget()
+                self._forget()
                 return q.unknown(q.STATEMENT_FIELDS, old)
             await cur.execute(q.statements_sql(schema))
-            row = await cur.fetchone()
-        if row is None:
-            self._window.forget()
-            return q.unknown(q.STATEMENT_FIELDS, "pg_stat_statements_info returned no row")
-        calls, total_ms, dealloc, stats_reset = row
-        sample = q.StatementSample(now, float(calls), float(total_ms), int(dealloc), stats_reset)
-        return self._window.add(sample)
+            rows = await cur.fetchall()
+            if not rows:
+                self._forget()
+                return q.unknown(q.STATEMENT_FIELDS, "pg_stat_statements_info returned no row")
+            sample, totals = slowest.statement_rows(now, rows)
+            broken = self._window.break_reason(sample)
+            fields = self._window.add(sample)
+            unranked = self._ranks.add(now, totals, broken)
+            if unranked is not None:
+                self._unranked(now, unranked)
+            else:
+                await self._rank(conn, cur, schema, now)
+        return fields
+
+    async def _rank(
+        self, conn: Conn, cur: psycopg.AsyncCursor[Any], schema: str, now: float
+    ) -> None:
+        """Keep the ranking, with the texts it lacks read now. Failing to read them costs the
+        texts only, not the poll's rates."""
+        ranked, hidden = self._ranks.ranking()
+        ids = [queryid for queryid, _, _ in ranked]
+        missing = self._texts.missing(ids)
+        note = None
+        if missing:
+            try:
+                await cur.execute(slowest.texts_sql(schema), {"ids": missing})
+                for queryid, text in await cur.fetchall():
+                    self._texts.put(int(queryid), str(text))
+            except psycopg.Error as error:
+                if conn.closed or conn.broken:
+                    raise
+                note = f"(text unreadable: {one_line(error)})"
+        texts = self._texts.get(ids)
+        if note is not None:
+            texts = {queryid: texts.get(queryid, note) for queryid in ids}
+        queries = slowest.slow_queries(ranked, texts)
+        span = self._ranks.span_s
+        self.slowest = slowest.Slowest(queries, now, span, now, None, hidden)
+
+    def _unranked(self, now: float, reason: str) -> None:
+        """No ranking this poll: keep the last one, with its time, and say why."""
+        self.slowest = replace(self.slowest, checked_at=now, reason=reason)
+
+    def _forget(self) -> None:
+        """Start the statement deltas over (a gap, a new connection, a reset)."""
+        self._window.forget()
+        self._ranks.forget()
 
     # -- the connection ------------------------------------------------------------------------
 
     async def _connection(self) -> Conn:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        self._window.forget()  # possibly another server now (failover): deltas start afresh
+        self._forget()  # possibly another server now (failover): deltas start afresh
         conn = await psycopg.AsyncConnection.connect(
             self._dsn,
             autocommit=True,

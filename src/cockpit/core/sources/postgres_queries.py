@@ -16,6 +16,7 @@ longer than `slow_query` (a statement blocked on a lock counts: it is slow for i
 `queries_per_min` counts top-level statements, utility ones (BEGIN, SET) included when
 pg_stat_statements.track_utility is on (the default); `mean_query_ms` is execution time only
 (planning time is tracked apart, and only with pg_stat_statements.track_planning).
+The slowest statements are ranked apart, from the same rows (`postgres_slowest`).
 """
 
 from __future__ import annotations
@@ -96,18 +97,21 @@ JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_stateme
 
 
 def statements_sql(schema: str) -> sql.Composed:
-    """Sums over this database's top-level statements, the cockpit's own left out."""
+    """This database's top-level statements, the cockpit's own left out, summed per queryid
+    (over roles), each row with the info view's dealloc and stats_reset. The LEFT JOIN keeps
+    one row (of NULL statements) when none ran. Only numbers travel: texts come apart."""
     return sql.SQL(
         MARKER
         + """
-SELECT t.calls, t.total_ms, i.dealloc, i.stats_reset FROM (
-    SELECT coalesce(sum(calls), 0)::float8 AS calls,
-           coalesce(sum(total_exec_time), 0)::float8 AS total_ms
+SELECT i.dealloc, i.stats_reset, s.queryid, s.calls, s.total_ms
+FROM {schema}.pg_stat_statements_info i LEFT JOIN (
+    SELECT queryid, sum(calls)::float8 AS calls, sum(total_exec_time)::float8 AS total_ms
     FROM {schema}.pg_stat_statements
     WHERE toplevel
       AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND query NOT LIKE {marker}
-) t CROSS JOIN {schema}.pg_stat_statements_info i
+    GROUP BY queryid
+) s ON true
 """
     ).format(schema=sql.Identifier(schema), marker=sql.Literal(MARKER + "%"))
 
@@ -154,8 +158,8 @@ def unknown(fields: tuple[str, ...], reason: str) -> Fields:
 def activity_fields(row: Mapping[str, object]) -> Fields:
     """The activity row as fields. Sessions hidden by missing privileges make every count but
     max_connections unknowable: reported as None with the grant that would fix it."""
-    max_connections = float(_number(row["max_connections"]))
-    if _number(row["hidden"]) > 0:
+    max_connections = float(number(row["max_connections"]))
+    if number(row["hidden"]) > 0:
         reason = (
             "permission denied for other users' sessions in pg_stat_activity"
             f" (GRANT pg_read_all_stats TO {row['role']})"
@@ -163,9 +167,9 @@ def activity_fields(row: Mapping[str, object]) -> Fields:
         part = unknown(STATE_FIELDS, reason)
         part.values["max_connections"] = max_connections
         return part
-    connections = float(_number(row["connections"]))
+    connections = float(number(row["connections"]))
     values: dict[str, float | None] = {
-        name: float(_number(row[name]))
+        name: float(number(row[name]))
         for name in ("connections", "active", "idle", "idle_in_tx", "waiting", "slow_queries")
     }
     values["max_connections"] = max_connections
@@ -173,8 +177,8 @@ def activity_fields(row: Mapping[str, object]) -> Fields:
     reasons = {} if max_connections > 0 else {"pool_used": "max_connections is 0"}
     slow = [
         {
-            "pid": int(_number(item["pid"])),
-            "duration_s": round(float(_number(item["duration_s"])), 3),
+            "pid": int(number(item["pid"])),
+            "duration_s": round(float(number(item["duration_s"])), 3),
             "query": short_query(item.get("query")),
         }
         for item in _items(row.get("slow_top"))
@@ -182,7 +186,7 @@ def activity_fields(row: Mapping[str, object]) -> Fields:
     return Fields(values, reasons, {"slow_queries": slow})
 
 
-def _number(value: object) -> float:
+def number(value: object) -> float:
     if isinstance(value, int | float):
         return value
     raise TypeError(f"expected a number, got {value!r}")
@@ -226,7 +230,7 @@ class StatementWindow:
         return len(self._samples)
 
     def add(self, sample: StatementSample) -> Fields:
-        broken = self._break(sample)
+        broken = self.break_reason(sample)
         if broken is not None:
             self._samples.clear()
             self._samples.append(sample)
@@ -248,7 +252,8 @@ class StatementWindow:
             reasons["mean_query_ms"] = NO_STATEMENTS
         return Fields(values, reasons, {})
 
-    def _break(self, sample: StatementSample) -> str | None:
+    def break_reason(self, sample: StatementSample) -> str | None:
+        """Why `sample` cannot be subtracted from the last one (reset, eviction), or None."""
         if not self._samples:
             return None
         last = self._samples[-1]
