@@ -324,3 +324,21 @@ async def test_q_asks_first_while_an_action_runs(tmp_path: Path, size: tuple[int
         await pilot.press("enter")
         await pilot.pause()
     assert app.return_code == 0
+
+
+@SIZES
+async def test_s_shows_the_slow_queries_screen_even_read_only(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    from cockpit.tui.screens.slow import SlowScreen
+
+    app = app_for(tmp_path, read_only=True)
+    async with app.run_test(size=size) as pilot:
+        feed(app)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SlowScreen)
+        assert "the engine is not running" in screen_text(app)  # no engine in this test
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SlowScreen)

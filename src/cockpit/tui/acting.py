@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ACTING = {"advance", "hold", "resume", "rollback", "cancel_auto", "tick", "baseline"}
-KEYS = ACTING | {"dry_run", "next_theme", "help", "quit_cockpit"}
+KEYS = ACTING | {"dry_run", "next_theme", "help", "quit_cockpit", "slow"}
 
 
 class ActingApp(App[None]):

@@ -22,6 +22,7 @@ from cockpit.core.snapshot import Snapshot
 from cockpit.tui.acting import ActingApp
 from cockpit.tui.messages import Said, SnapshotReady
 from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.slow import slow_screen
 from cockpit.tui.themes import THEMES, next_theme
 from cockpit.tui.widgets.banner import ArmedBanner
 from cockpit.tui.widgets.cache import CachePane
@@ -59,6 +60,7 @@ class CockpitApp(ActingApp):
         Binding("b", "baseline", "Baseline", id="baseline"),
         Binding("d", "dry_run", "Dry-run", id="dry_run"),
         Binding("t", "next_theme", "Theme", id="theme"),
+        Binding("s", "slow", "Slow queries", id="slow"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_cockpit", "Quit", id="quit"),
     ]
@@ -215,6 +217,10 @@ class CockpitApp(ActingApp):
         self.theme = next_theme(self.theme)
         self.say(f"theme: {self.theme}")
 
+    async def action_slow(self) -> None:
+        """The slowest statements of the DB sources' window (reads only: fine when read-only)."""
+        self.push_screen(await slow_screen(self.engine))
+
     def action_dry_run(self) -> None:
         self.dry_run = not self.dry_run
         self.say(f"dry-run {'on: acting keys show what would run' if self.dry_run else 'off'}")
@@ -224,6 +230,6 @@ class CockpitApp(ActingApp):
         rows = [
             (self.get_key_display(a.binding), a.binding.description, a.binding.id or "")
             for a in self.active_bindings.values()
-            if a.binding.id is not None and not a.binding.id.startswith(("ask.", "help."))
+            if a.binding.id is not None and not a.binding.id.startswith(("ask.", "help.", "slow."))
         ]
         self.push_screen(HelpScreen(rows))
