@@ -30,7 +30,13 @@ from redis.exceptions import TimeoutError as RedisTimeout
 
 from cockpit.core.plan import SourceSpec
 from cockpit.core.sources.base import PollResult, SourceDown, one_line
-from cockpit.core.sources.redis_info import CounterWindow, Sample, parse_info, redis_reading
+from cockpit.core.sources.redis_info import (
+    CounterWindow,
+    Sample,
+    not_info,
+    parse_info,
+    redis_reading,
+)
 
 
 class Worded(Exception):
@@ -210,6 +216,9 @@ class RedisSource:
         if not isinstance(text, str):
             return SourceDown(f"INFO answered {type(text).__name__}, not text")
         info = parse_info(text)
+        wrong = not_info(text, info)
+        if wrong is not None:  # whatever answered, it is not Redis: no reading from it
+            return SourceDown(f"{wrong} ({self._backend.where})")
         delta = self._window.add(Sample.from_info(self._clock(), info))
         return redis_reading(info, delta, latency_ms)
 

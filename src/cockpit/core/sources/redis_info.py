@@ -47,6 +47,18 @@ def parse_info(text: str) -> dict[str, str]:
     return info
 
 
+# Fields every INFO from Redis (or a server that speaks for it: Valkey, KeyDB, Upstash) has.
+_ANY_OF = ("redis_version", "used_memory", "connected_clients", COMMANDS, "uptime_in_seconds")
+
+
+def not_info(text: str, info: Mapping[str, str]) -> str | None:
+    """Why an INFO answer is not one (a server on the wrong port answering `+OK`), or None."""
+    if any(key in info for key in _ANY_OF):
+        return None
+    shown = text.strip()[:60]
+    return f"INFO answer is not Redis INFO: {shown!r}" if shown else "INFO answer is empty"
+
+
 def number(info: Mapping[str, str], key: str) -> float | None:
     """A numeric INFO value, or None when missing or not a number."""
     try:
