@@ -342,3 +342,28 @@ async def test_s_shows_the_slow_queries_screen_even_read_only(
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, SlowScreen)
+
+
+@SIZES
+async def test_b_captures_a_baseline_after_asking(tmp_path: Path, size: tuple[int, int]) -> None:
+    app = app_for(tmp_path)
+    app.started_at -= 60  # the cockpit has watched for the minute `fill` recorded
+    store = app.cockpit.store
+    async with app.run_test(size=size) as pilot:
+        feed(app)
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, AskScreen)
+        assert "baseline" in app.screen.title_text
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert store.load().state.baseline is None  # not confirmed: nothing kept
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        baseline = store.load().state.baseline
+        assert baseline is not None
+        assert baseline.by == "alice@10.0.0.5"
+        assert baseline.values["farms.p95"] == 164.5  # the median of 150..179 that `fill` wrote
+        await said(app, pilot, "baseline captured over")
