@@ -16,17 +16,26 @@ pytestmark = pytest.mark.integration
 PHASES = ("Phase 1 Shadow (10%)", "Phase 2 Partial (50%)", "Phase 3 Full (100%)")
 
 
-def watch_a_while(cockpit_run: CockpitRun) -> None:
-    watched = cockpit_run("run", "--headless", "--for", "4s")
-    assert watched.returncode == 0, watched.stderr
-    assert "metric history not recorded" not in watched.stdout
+def watch_a_while(cockpit_run: CockpitRun, cockpits: int = 1) -> None:
+    """`run --headless --for 4s`, by several cockpits at once (all record one history)."""
+    procs = [cockpit_run.popen("run", "--headless", "--for", "4s") for _ in range(cockpits)]
+    try:
+        results = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err.decode()
+        assert b"metric history not recorded" not in out
 
 
 def test_report_of_a_recorded_rollout(cockpit_run: CockpitRun) -> None:
-    for reason in ("staging signed off", "bake cut short for the test", "last step"):
+    for cockpits, reason in enumerate(("staging signed off", "bake cut short", "last"), 1):
         advanced = cockpit_run("advance", "--for", "0", "--yes", "--force", "--reason", reason)
         assert advanced.returncode == 0, advanced.stderr
-        watch_a_while(cockpit_run)
+        watch_a_while(cockpit_run, cockpits)
     held = cockpit_run("hold", "--reason", "p99 | spike <on> /api/farms")
     assert held.returncode == 0, held.stderr
     assert cockpit_run("resume").returncode == 0
@@ -36,6 +45,7 @@ def test_report_of_a_recorded_rollout(cockpit_run: CockpitRun) -> None:
     history = cockpit_run.folder / ".cockpit" / "state.toml.history.sqlite"
     with closing(sqlite3.connect(history)) as conn:
         recorded = conn.execute("SELECT count(*), sum(n) FROM samples").fetchone()
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert recorded[0] > 0
     assert recorded[1] > 0
 
