@@ -224,6 +224,18 @@ def test_watch_records_and_a_read_only_watch_does_not(tmp_path: Path) -> None:
     ]
 
 
+def test_watch_says_a_failure_of_its_last_write_when_closed(tmp_path: Path) -> None:
+    clock = Clock()
+    cockpit = bundled_cockpit(tmp_path, clock)
+    history_path(cockpit.plan.state_path).mkdir(parents=True)
+    said: list[str] = []
+    watch = Watch(cockpit, say=said.append)
+    ticks(watch, clock, range(3))  # within one bucket: nothing written yet
+    assert said == []
+    watch.close()
+    assert [line for line in said if "metric history not recorded" in line] == [said[-1]]
+
+
 def test_watch_says_a_history_failure_once_and_goes_on(tmp_path: Path) -> None:
     clock = Clock()
     cockpit = bundled_cockpit(tmp_path, clock)

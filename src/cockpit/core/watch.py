@@ -72,6 +72,7 @@ class Watch:
         """Write the metric history's unfinished bucket; call when the watch ends."""
         if self.history is not None:
             self.history.close()
+            self._say_history_failure()
 
     def _record_history(self, now: float) -> None:
         """Never lets the history break the watch: its first failure is said once."""
@@ -82,7 +83,11 @@ class Watch:
             history.observe(self.cockpit.metrics, now)
         except Exception as exc:
             history.failure = history.failure or f"metric history not recorded: {exc}"
-        if history.failure and not self._history_said:
+        self._say_history_failure()
+
+    def _say_history_failure(self) -> None:
+        history = self.history
+        if history is not None and history.failure and not self._history_said:
             self._history_said = True
             self.say(f"{history.failure} (watching goes on)")
 
