@@ -90,8 +90,11 @@ def _headless(cockpit: Cockpit, seconds: float | None, *, read_only: bool) -> in
         except asyncio.CancelledError:
             print("stopping: signal received", file=sys.stderr)
             RUN.info("stopping: signal received")
-        if watch.acting is not None:  # never abandon a rollback half-way
-            await asyncio.shield(watch.acting)
+        try:
+            if watch.acting is not None:  # never abandon a rollback half-way
+                await asyncio.shield(watch.acting)
+        finally:
+            watch.close()  # the metric history's unfinished 10 s bucket
 
     asyncio.run(main())
     return 0

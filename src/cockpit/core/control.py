@@ -292,7 +292,7 @@ def _event_name(event: Event) -> str:
 
 def _event_details(event: Event) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    for key in ("method", "item", "force", "ok", "detail", "window_s"):
+    for key in ("by", "method", "item", "force", "ok", "detail", "window_s"):
         if hasattr(event, key):
             details[key] = getattr(event, key)
     if isinstance(event, CaptureBaseline):

@@ -105,6 +105,7 @@ class EngineThread:
         finally:
             if self.watch.acting is not None:  # never abandon a rollback half-way
                 loop.run_until_complete(asyncio.gather(self.watch.acting, return_exceptions=True))
+            self.watch.close()  # the metric history's unfinished 10 s bucket
             loop.close()
 
     async def _watch(self) -> None:
