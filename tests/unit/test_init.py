@@ -134,18 +134,6 @@ def test_a_file_in_the_way_of_the_folder(
     assert "cannot write" in one_line_error(capsys)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_unwritable_folder_by_its_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir(mode=0o555)
-    try:
-        assert main(["init", "-c", str(folder / "cockpit.toml")]) == 2
-        assert "cannot write" in one_line_error(capsys)
-        assert os.listdir(folder) == []
-    finally:
-        folder.chmod(0o755)
-
-
 def deny_creating_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Creating a file in `folder` fails as in a folder without write permission (even for
     root, whom the mode would not stop)."""
