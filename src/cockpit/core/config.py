@@ -7,6 +7,7 @@ Array indices in key paths are 1-based, as people count phases.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -46,6 +47,9 @@ from cockpit.core.rules import check_rule, parse_rule
 
 DEFAULT_NAME = "cockpit.toml"
 ENV_VAR = "COCKPIT_CONFIG"
+# A plan is written by hand: one past this is the wrong file (a log, a dump), and reading it
+# whole would only be slow. The bundled plan is about 10 KiB.
+MAX_BYTES = 1024 * 1024
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$")
 # Durations in source settings are handed on in seconds, under the key plus "_s".
@@ -81,7 +85,7 @@ def find_config(explicit: str | None, environ: Mapping[str, str]) -> Path:
         if named:
             path = Path(named).expanduser()
             if not path.exists():
-                raise ConfigNotFound(named, f"no such file (named by {given_by})")
+                raise ConfigNotFound(named, f"{_missing(path)} (named by {given_by})")
             return path
     path = Path(DEFAULT_NAME)
     if path.exists():
@@ -125,19 +129,36 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     return LoadedConfig(config, _Builder(path, text, config, secrets).plan())
 
 
+def _missing(path: Path) -> str:
+    """Why a path that does not exist does not: a dangling or looping link says so."""
+    if not path.is_symlink():
+        return "no such file"
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return "no such file"
+    return f"no such file: a symbolic link to {target!r} that leads nowhere (or in a loop)"
+
+
 def _read(path: Path) -> str:
     file = str(path)
     try:
         if path.exists() and not path.is_file():
             kind = "a directory" if path.is_dir() else "not a regular file"
             raise ConfigError(file, f"cannot read: {kind}, not a config file")
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)  # never more: the file may be huge, or growing
     except FileNotFoundError:
-        raise ConfigNotFound(file, "no such file") from None
+        raise ConfigNotFound(file, _missing(path)) from None
     except PermissionError:
         raise ConfigError(file, "cannot read: permission denied") from None
     except OSError as err:
         raise ConfigError(file, f"cannot read: {err.strerror or err}") from None
+    if len(data) > MAX_BYTES:
+        size = f"{MAX_BYTES // (1024 * 1024)} MiB"
+        raise ConfigError(file, f"cannot read: larger than {size}: not a plan (a log or a dump?)")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]  # Windows editors write one; TOML wants none
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
