@@ -138,6 +138,7 @@ def _unreadable(folder: Path) -> str:
 
 LINK = "no such file: a symbolic link to {target} that leads nowhere (or in a loop) (named by -c)"
 NO_FILE = "{file}: no such file (named by -c)"
+NO_HOME = "{file}: cannot find the home folder of '~no-such-user-cockpit' (named by -c)"
 NOT_REGULAR = "{file}: cannot read: not a regular file, not a config file"
 PNG = b"\x89PNG\r\n\x1a\n\0\0"
 UTF16 = MINIMAL.encode("utf-16")
@@ -153,6 +154,7 @@ SPECIALS = {
     "link loop": Special(_loop, "{file}: " + LINK.format(target="'b.toml'")),
     "missing": Special(lambda folder: str(folder / "nowhere.toml"), NO_FILE),
     "missing folder": Special(lambda folder: str(folder / "no" / "cockpit.toml"), NO_FILE),
+    "home of no user": Special(lambda folder: "~no-such-user-cockpit/cockpit.toml", NO_HOME),
     "unreadable": Special(_unreadable, "{file}: cannot read: permission denied", True),
 }  # fmt: skip
 

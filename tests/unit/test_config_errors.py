@@ -7,6 +7,7 @@ the properties of the error a single case does not show.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,16 @@ def test_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
     )
     path.write_bytes(MINIMAL.encode().ljust(MAX_BYTES, b"\n"))  # at the limit: read
     assert load_plan(path, environ={}).name == "r"
+
+
+def test_a_state_path_through_a_link_loop_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    path = tmp_path / "cockpit.toml"
+    path.write_text(mini(old='name = "r"', new='name = "r"\nstate = "a/state.toml"'))
+    if sys.version_info >= (3, 13):  # resolves a loop as it stands: nothing to refuse
+        load_plan(path, environ={})
+        return
+    with pytest.raises(ConfigError) as caught:  # 3.11 and 3.12 refuse to resolve a loop
+        load_plan(path, environ={})
+    assert (caught.value.line, caught.value.key) == (3, "rollout.state"), str(caught.value)

@@ -83,7 +83,13 @@ def find_config(explicit: str | None, environ: Mapping[str, str]) -> Path:
     """The config to use: `-c PATH`, else `$COCKPIT_CONFIG`, else `./cockpit.toml`."""
     for named, given_by in ((explicit, "-c"), (environ.get(ENV_VAR), f"${ENV_VAR}")):
         if named:
-            path = Path(named).expanduser()
+            try:
+                path = Path(named).expanduser()
+            except RuntimeError:  # ~user with no such user, or no home folder
+                raise ConfigNotFound(
+                    named,
+                    f"cannot find the home folder of {named.split('/')[0]!r} (named by {given_by})",
+                ) from None
             if not path.exists():
                 raise ConfigNotFound(named, f"{_missing(path)} (named by {given_by})")
             return path
@@ -228,8 +234,8 @@ class _Builder:
         config = self.config
         folder = self.path.absolute().parent
         rollbacks = self.rollbacks()
-        state_path = folder / Path(config.rollout.state).expanduser()
-        audit_path = folder / Path(config.rollout.audit).expanduser()
+        state_path = folder / self.expanded(("rollout", "state"), config.rollout.state)
+        audit_path = folder / self.expanded(("rollout", "audit"), config.rollout.audit)
         self.check_paths(state_path, audit_path)
         return Plan(
             name=config.rollout.name,
@@ -252,14 +258,28 @@ class _Builder:
             secrets=self.secrets,
         )
 
+    def expanded(self, key: KeyPath, text: str) -> Path:
+        try:
+            return Path(text).expanduser()
+        except RuntimeError:  # ~user with no such user, or no home folder
+            raise self.error(key, f"cannot find the home folder in {text!r}") from None
+
+    def resolved(self, key: KeyPath, path: Path) -> Path:
+        try:
+            return path.resolve()
+        except (RuntimeError, OSError) as err:  # a symbolic link loop, say
+            raise self.error(key, f"cannot follow {str(path)!r}: {err}") from None
+
     def check_paths(self, state_path: Path, audit_path: Path) -> None:
         """The state file and the journal must not overwrite the plan or each other."""
         config = self.path.absolute().resolve()
-        if state_path.resolve() == config:
+        state = self.resolved(("rollout", "state"), state_path)
+        audit = self.resolved(("rollout", "audit"), audit_path)
+        if state == config:
             raise self.error(("rollout", "state"), "the state file cannot be this config file")
-        if audit_path.resolve() == config:
+        if audit == config:
             raise self.error(("rollout", "audit"), "the audit log cannot be this config file")
-        if audit_path.resolve() == state_path.resolve():
+        if audit == state:
             raise self.error(("rollout", "audit"), "the audit log cannot be the state file")
 
     def rules(self, path: KeyPath, texts: Sequence[str]) -> tuple[Rule, ...]:

@@ -30,6 +30,8 @@ def parse_duration(text: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """Short human form: 0.25 -> "250ms", 192 -> "3m12s", 93600 -> "26h"; never negative."""
+    if math.isinf(seconds) and seconds > 0:
+        return "∞"  # e.g. a deadline that never comes; never an OverflowError in a view
     seconds = max(0.0, seconds)
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"

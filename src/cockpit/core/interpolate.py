@@ -21,6 +21,7 @@ _SECRET_NAME = re.compile(r"token|secret|password|key", re.IGNORECASE)
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|authorization", re.I)
 _HOOKS = frozenset({"slack", "webhook"})  # a webhook URL is its own credential
 _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:([^\s/@]+)@")
+_NUL = "contains a NUL character (\\u0000): no file name, command or URL can hold one"
 _DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']+))", re.IGNORECASE)
 
 
@@ -96,12 +97,17 @@ def _walk(node: Any, environ: Mapping[str, str], path: KeyPath, secrets: set[str
             value, taken = expand(node, environ)
         except InterpolationError as err:
             raise InterpolationError(err.message, path) from None
+        if "\x00" in value:  # no file name, argv or URL can carry one: the OS would refuse
+            raise InterpolationError(_NUL, path)
         secrets |= taken | passwords_in(value)
         if _names_a_secret(path):
             secrets.add(value)
             secrets.add(value.rsplit(" ", 1)[-1])  # "Bearer abc": the credential itself
         return value
     if isinstance(node, dict):
+        for key in node:
+            if "\x00" in key:
+                raise InterpolationError(_NUL, path + (key,))
         return {key: _walk(item, environ, path + (key,), secrets) for key, item in node.items()}
     if isinstance(node, list):
         return [_walk(item, environ, path + (n,), secrets) for n, item in enumerate(node)]

@@ -33,6 +33,8 @@ from typing import Generic, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from cockpit.core.sources.base import one_line
+
 Labels = Mapping[str, str]
 Buckets = tuple[tuple[float, float], ...]  # (upper bound `le`, cumulative count), sorted
 
@@ -147,6 +149,13 @@ class Exposition:
         self.names: set[str] = set()  # every sample name on the page, for did-you-mean
         if wanted is not None:
             text = self._relevant(text, wanted)
+        try:
+            self._read(text)
+        except ValueError as err:  # the parser's own says nothing, or quotes the line raw
+            said = one_line(str(err)) if str(err).strip() else "a line the text parser refuses"
+            raise ValueError(said) from None
+
+    def _read(self, text: str) -> None:
         # The parser raises ValueError on text that is not the Prometheus format.
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -224,11 +233,21 @@ def select_buckets(page: Exposition, selector: Selector) -> Buckets | Missing:
     counts: dict[float, float] = {}
     for series in page.series[name]:
         if selector.matches(series.labels) and "le" in series.labels:
-            bound = float(series.labels["le"])
+            bound = _bound(series.labels["le"])
+            if bound is None:  # this field cannot be read; the page's other fields can
+                return Missing(f"{name} has a bucket le={series.labels['le']!r}: not a number")
             counts[bound] = counts.get(bound, 0.0) + series.value
     if not counts:
         return Missing(f"no {name} series match the labels")
     return tuple(sorted(counts.items()))
+
+
+def _bound(text: str) -> float | None:
+    try:
+        bound = float(text)
+    except ValueError:
+        return None
+    return None if math.isnan(bound) else bound
 
 
 # -- windows over successive scrapes -----------------------------------------------------------

@@ -8,6 +8,7 @@ the delta-based fields are None with the reason until the next poll.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,11 +61,12 @@ def not_info(text: str, info: Mapping[str, str]) -> str | None:
 
 
 def number(info: Mapping[str, str], key: str) -> float | None:
-    """A numeric INFO value, or None when missing or not a number."""
+    """A numeric INFO value, or None when missing or not a (finite) number."""
     try:
-        return float(info[key])
+        value = float(info[key])
     except (KeyError, ValueError):
         return None
+    return value if math.isfinite(value) else None  # "nan", "1e400": not a count
 
 
 @dataclass(frozen=True)
