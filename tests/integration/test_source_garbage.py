@@ -346,3 +346,14 @@ async def test_redis_url_at_a_server_that_is_not_redis(reply: bytes) -> None:
         bad.garbage = reply
         result = await poll_thrice(KINDS["redis"](bad))
     assert isinstance(result, SourceDown), result
+
+
+@pytest.mark.parametrize("body", [b"OK\n", b'{"status": "ok"}\n', b"Hello world\n"])
+async def test_a_metrics_url_that_answers_another_page_is_down(body: bytes) -> None:
+    """A health page or JSON at the scrape URL (200, text/plain) is no page of metrics."""
+    with BadServer(mode="garbage") as bad:
+        bad.garbage = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        bad.garbage += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        result = await poll_thrice(KINDS["scrape"](bad))
+    assert isinstance(result, SourceDown), result
+    assert "not the Prometheus text format" in result.error

@@ -446,3 +446,13 @@ def test_redis_info_never_raises(answers: list[str], latency_ms: float) -> None:
             assert value is not None or reading.reasons.get(name), name
         if isinstance(delta, NoDelta):
             assert delta.reason
+
+
+@pytest.mark.parametrize(
+    "page", ["OK\n", "Hello world\n", "jobs_total 1\nOK\n", 'x{a="b"} nope\n', "<html>\n"]
+)
+def test_a_page_in_another_format_is_refused_even_when_only_some_lines_are_read(
+    page: str,
+) -> None:
+    with pytest.raises(ValueError, match="not a metric line"):
+        Exposition(page, {"jobs"})  # found: "OK" read as a page without our metrics

@@ -176,7 +176,9 @@ class Exposition:
                     kept.append(line)
             elif line.strip():
                 name = _NAME.match(line.lstrip())
-                if name is None:
+                if name is None or not _has_value(line.lstrip()[name.end() :]):
+                    # Checked though skipped: a page that is not this format ("OK", a
+                    # sign-in page) must not read as a page without our metrics.
                     raise ValueError(f"not a metric line: {line[:60]!r}")
                 self.names.add(name.group())
                 if name.group() in samples:
@@ -195,6 +197,25 @@ class Exposition:
         close = difflib.get_close_matches(name, sorted(self.names), n=1, cutoff=0.7)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"no metric named {name!r} on the page{hint}"
+
+
+def _has_value(rest: str) -> bool:
+    """Does what follows a sample's name start with labels or a space, then a number?"""
+    if rest.startswith("{"):
+        close = rest.rfind("}")  # values and timestamps hold no brace: the last one is ours
+        if close < 0:
+            return False
+        rest = rest[close + 1 :]
+    elif rest[:1] not in (" ", "\t"):
+        return False
+    value = rest.split(None, 1)
+    if not value:
+        return False
+    try:
+        float(value[0])  # Go's floats too: NaN, +Inf, 1e3
+    except ValueError:
+        return False
+    return True
 
 
 def _is_counter(family_type: str, family: str, sample: str) -> bool:
