@@ -48,9 +48,9 @@ def demo(args: argparse.Namespace) -> int:
         session.start()
         assert session.platform is not None
         intro = _intro(session)
+        for line in intro:  # also left on the terminal once the full screen closes
+            say(line)
         if args.headless:
-            for line in intro:
-                say(line)
             return _headless(session, args.measure)
         return _full_screen(session, intro)
     except Stopping:

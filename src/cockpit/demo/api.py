@@ -26,7 +26,8 @@ from cockpit.demo.latency import RemoteLatency
 from cockpit.demo.metrics import DemoMetrics
 from cockpit.demo.store import FarmStore
 
-INSTANCES = 4
+INSTANCES = 8
+INSTANCE_LIFE_S = 60.0  # then the instance is replaced by a cold one (serverless recycling)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -43,13 +44,25 @@ class Backend:
     figures: ExporterFigures = field(default_factory=ExporterFigures)
     # Production runs several app instances, each with its own L1, behind a load balancer:
     # without that, one process's L1 would answer everything and Redis would never see a hit.
+    # Serverless instances are also recycled: a fresh one starts with an empty L1, and its
+    # first reads are what the shared L2 is for.
     l1s: list[LruCache] = field(default_factory=lambda: [LruCache() for _ in range(INSTANCES)])
+    instance_life_s: float = INSTANCE_LIFE_S  # 0: instances live forever
     rng: random.Random = field(default_factory=lambda: random.Random(6))
     _next: itertools.count[int] = field(default_factory=itertools.count)
+    _born: list[float] = field(default_factory=list)
 
     def pick_l1(self) -> LruCache:
-        """Round robin over the simulated instances."""
-        return self.l1s[next(self._next) % len(self.l1s)]
+        """Round robin over the simulated instances, replacing those past their life."""
+        index = next(self._next) % len(self.l1s)
+        now = time.monotonic()
+        if not self._born:  # staggered, so they are not all replaced at once
+            life, count = self.instance_life_s, len(self.l1s)
+            self._born = [now - life * k / count for k in range(count)]
+        if self.instance_life_s > 0 and now - self._born[index] > self.instance_life_s:
+            self.l1s[index].clear()
+            self._born[index] = now
+        return self.l1s[index]
 
 
 class _Answer(Exception):

@@ -5,6 +5,8 @@ to react to. Every fault switched on or off, by a key or by `--fault`, is said i
 from __future__ import annotations
 
 import asyncio
+import inspect
+from pathlib import Path
 
 from textual import work
 from textual.binding import Binding
@@ -17,8 +19,12 @@ from cockpit.tui.app import CockpitApp
 
 DEMO_ACTIONS = {"fault", "clear_faults"}
 
+# CockpitApp's stylesheet: Textual reads a relative CSS_PATH from the subclass's own folder.
+BASE_CSS = str(Path(inspect.getfile(CockpitApp)).with_name(CockpitApp.CSS_PATH))
+
 
 class DemoApp(CockpitApp):
+    CSS_PATH = BASE_CSS
     BINDINGS = [
         Binding("1", "fault('errors')", "Error spike", id="demo.errors", show=False),
         Binding("2", "fault('slow-db')", "Slow DB", id="demo.slow_db", show=False),
@@ -39,8 +45,10 @@ class DemoApp(CockpitApp):
         self.faults = faults
         self.intro = intro  # lines said at start: how the platform runs, where the plan is
 
+    # Textual calls CockpitApp's own on_mount/on_unmount after these (handlers run for each
+    # class that defines one): calling super() here would start a second engine.
+
     def on_mount(self) -> None:
-        super().on_mount()
         for line in [*self.intro, *(f"demo time: {line}" for line in explain())]:
             self.say(line)
         keys = ", ".join(
@@ -58,7 +66,6 @@ class DemoApp(CockpitApp):
     async def on_unmount(self) -> None:
         if self._fault_changed in self.faults.listeners:
             self.faults.listeners.remove(self._fault_changed)
-        await super().on_unmount()
 
     def _fault_changed(self, name: str, on: bool) -> None:
         """From whichever thread switched it (a key's worker, the fault schedule)."""

@@ -1,0 +1,207 @@
+"""`cockpit demo` as a person runs it: bad input refused in one line; the headless watch with
+scheduled faults and --keep; the full screen in tmux with a fault key; and whatever stops it
+(the end of --for, `q`, SIGTERM, SIGHUP), nothing it started is left: no server on its
+ports, no folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+URL = re.compile(r"(APP_URL|REDIS_URL|DATABASE_URL)=\S+://[^:/]+:(\d+)")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """No plan anywhere near, and temporary files where the test can see them."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_")}
+    clean.update(TMPDIR=str(temp), PYTHONPATH=str(REPO / "src"), USER="alice")
+    return clean
+
+
+def cockpit(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def ports(output: str) -> dict[str, int]:
+    return {name: int(port) for name, port in URL.findall(output)}
+
+
+def assert_nothing_left(output: str, env: dict[str, str]) -> None:
+    found = ports(output)
+    assert set(found) == {"APP_URL", "REDIS_URL", "DATABASE_URL"}, output
+    for name, port in found.items():
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"{name} still answers"
+    assert list(Path(env["TMPDIR"]).iterdir()) == []  # the plan, state and audit are gone
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--fault", "meteor-at=10s"], "--fault: bad fault 'meteor-at=10s'"),
+        (["--fault", "errors-at=soon"], "--fault: bad fault 'errors-at=soon'"),
+        (["--for", "10s"], "--for works with --headless only"),
+        (["--headless", "--for", "a while"], "--for: bad duration"),
+        (["-c", "missing.toml"], "-c missing.toml: no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], said: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    result = cockpit("demo", *args, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"cockpit: {said}")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_keep_refuses_a_folder_with_things_in_it(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    result = cockpit("demo", "--keep", "full", env=env, cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "cockpit: --keep full: not empty (name a new or empty folder)",
+    )
+    assert (tmp_path / "full" / "notes.txt").read_text() == "mine"
+
+
+def test_headless_with_a_fault_keeps_what_report_needs(env: dict[str, str], tmp_path: Path) -> None:
+    result = cockpit(
+        "demo", "--headless", "--for", "12s", "--fault", "slow-db-at=4s", "--keep", "run1",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "rollout pending phase 0/3 pre-flight" in out
+    for source in ("farms", "farm", "search", "cache", "db"):
+        assert f"source {source} up" in out
+    assert "demo: fault ON: slow database" in out
+    assert "cockpit report -c" in out
+
+    kept = tmp_path / "run1"
+    assert {p.name for p in kept.iterdir()} >= {"cockpit.toml", ".cockpit"}
+    assert (kept / ".cockpit" / "state.toml").is_file()
+    assert cockpit("validate", "-c", "run1/cockpit.toml", env=env, cwd=tmp_path).returncode == 0
+    log = cockpit("log", "-c", "run1/cockpit.toml", "--verify", env=env, cwd=tmp_path)
+    assert log.returncode == 0, log.stderr
+    assert_nothing_left(out, env)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_stops_everything(
+    sig: signal.Signals, env: dict[str, str], tmp_path: Path
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cockpit", "demo", "--headless"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "source db up" in line:
+                break
+        process.send_signal(sig)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    out = "".join(lines) + rest
+    assert process.returncode == 0, out
+    assert "stopped: the platform, its servers and the demo's files are gone" in out
+    assert_nothing_left(out, env)
+
+
+# -- the full screen, in tmux ----------------------------------------------------------------
+
+
+class Tmux:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def screen(self) -> str:
+        shown = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-J", "-t", self.name], capture_output=True, text=True
+        )
+        return shown.stdout
+
+    def wait_until(self, what: str, check: Callable[[str], bool], within: float = 40.0) -> str:
+        deadline = time.monotonic() + within
+        while not check(screen := self.screen()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"never saw {what}; the screen was:\n{screen}")
+            time.sleep(0.3)
+        return screen
+
+
+@pytest.fixture
+def tmux_demo(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: apt-get install -y tmux")
+    script, pid_file = tmp_path / "run.sh", tmp_path / "pid"
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+    script.write_text(
+        f"{exports}export TERM=screen-256color\ncd {shlex.quote(str(tmp_path))}\n"
+        # In the background for its pid; bash would give a background job /dev/null for stdin.
+        f"{shlex.quote(sys.executable)} -m cockpit demo < /dev/tty &\n"
+        f"echo $! > {pid_file}\nwait $!\n"
+        "echo DEMO-EXITED $?\nsleep 60\n"
+    )
+    name = f"cockpit-demo-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", name, f"bash {script}"],
+        check=True,
+    )
+    try:
+        yield Tmux(name), pid_file
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def test_full_screen_notice_redis_key_and_sigterm(
+    tmux_demo: tuple[Tmux, Path], env: dict[str, str]
+) -> None:
+    tmux, pid_file = tmux_demo
+    tmux.wait_until("the notice and live numbers", lambda s: "DEMO: 1h=1.25s" in s and "q/min" in s)
+    tmux.keys("3")  # Redis down: its pane says so (the event log may be scrolled elsewhere)
+    tmux.wait_until("the cache pane down", lambda s: "DOWN: connection refuse" in s, 20)
+    os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    screen = tmux.wait_until("the demo gone", lambda s: "DEMO-EXITED 0" in s, 60)
+    assert "stopped: the platform, its servers and the demo's files are gone" in screen
+    assert_nothing_left(screen, env)
