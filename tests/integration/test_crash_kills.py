@@ -193,12 +193,15 @@ def test_two_hundred_kills_leave_a_state_and_journal_a_restart_can_trust(
 
         entries = audit_after_kill(log, seen)
         seen.counts["kill inside an action step"] += mid_step(entries)
+        torn = log.torn_tail > 0
         restart(plan, before, seen, capsys)
-        if log.torn_tail:  # the next append, whoever makes it, cuts the torn line and says so
-            log.append("restarted", operator=Operator("restart"))
+        if torn:  # the next append, whoever makes it, cuts the torn line and says so
+            if log.read() and log.torn_tail:  # the restart had nothing to write
+                log.append("restarted", operator=Operator("restart"))
+            now = log.read()
             assert log.torn_tail == 0
-            assert log.read()[-2]["event"] == "audit_repaired"
-            seen.entries = len(log.read())
+            assert "audit_repaired" in [e["event"] for e in now[len(entries) :]]
+            seen.entries = len(now)
         capsys.readouterr()
         assert cockpit_main(["log", "--verify", "-c", str(config)]) == 0
 
