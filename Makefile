@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Until the demo platform lands, the demo shows the bundled plan as the cockpit judges it now.
+# The whole rollout, live: the demo platform (throwaway Redis and PostgreSQL when installed),
+# the bundled plan on a fast clock, and the cockpit in front of it. `q` stops everything.
 demo: $(STAMP)
-	$(BIN)/cockpit validate -c cockpit.toml
-	$(BIN)/cockpit status -c cockpit.toml || true
+	$(BIN)/cockpit demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

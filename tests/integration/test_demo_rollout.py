@@ -238,3 +238,29 @@ def _seconds(first: dict[str, Any], second: dict[str, Any]) -> float:
         return datetime.fromisoformat(str(entry["time"]).replace("Z", "+00:00"))
 
     return (at(second) - at(first)).total_seconds()
+
+
+def test_in_process_the_exporter_pages_feed_the_same_rules(tmp_path: Path) -> None:
+    options = DemoOptions(handle_signals=False, in_process=True)
+    with DemoPlatform(options) as platform:
+        plan = prepare(tmp_path, platform)
+        assert plan.sources["cache"].kind == "prometheus"
+        cockpit = Cockpit(plan=plan, operator=Operator("tester"), metrics=store_for(plan))
+        w = Watched(cockpit, platform)
+        w.engine = EngineThread(cockpit, on_snapshot=w.on_snapshot, say=w.said.append)
+        w.engine.start()
+        try:
+            w.until("queries per minute", lambda: (w.value("db.queries_per_min") or 0) > 1000, 20)
+            w.advance()
+            w.until("a cache hit rate", lambda: (w.value("cache.hit_rate") or 0) > 0, 30)
+            assert w.value("db.mean_query_ms") is not None
+            platform.faults.set("redis-down", True)
+            w.until(
+                "cache.up == 0 fails",
+                lambda: w.verdict(GateKind.FAILURE, "cache.up == 0") is Verdict.FAIL,
+                20,
+            )
+        finally:
+            platform.faults.clear()
+            w.engine.stop()
+            w.engine.watch.close()

@@ -41,7 +41,7 @@ def demo(args: argparse.Namespace) -> int:
     keep = _keep(args.keep)
     source = _source(args.config)
     options = DemoOptions(faults=faults, in_process=args.in_process, handle_signals=False)
-    say("starting the demo platform: Redis, PostgreSQL, the API and its users ...")
+    say("starting the demo platform: its servers, the API and its users ...")
     session = DemoSession(options, keep=keep, source=source)
     previous = _handle_stop_signals(_raise_stopping)
     try:
@@ -118,7 +118,7 @@ def _headless(session: DemoSession, measure: str | None) -> int:
 def _intro(session: DemoSession) -> list[str]:
     platform = session.platform
     assert platform is not None
-    lines = [platform.notice] if platform.notice else []
+    lines = [platform.notice.removeprefix("demo: ")] if platform.notice else []
     lines += [f"{name}={url}" for name, url in platform.urls.items()]
     lines.append(f"plan: {session.plan_path} (cockpit status -c PLAN works meanwhile)")
     lines.append(
