@@ -182,3 +182,15 @@ def test_the_written_file_explains_itself_and_loads_alone(demo: Plan) -> None:
 
 def _without_for(text: str) -> str:
     return re.sub(r"\s+for\s+\S+$", "", text)
+
+
+def test_an_installed_cockpit_demos_its_starter_plan(tmp_path: Path) -> None:
+    """A wheel has no repository cockpit.toml; its starter is the same plan, so it works too."""
+    import cockpit
+
+    starter = Path(cockpit.__file__).parent / "templates" / "starter.toml"
+    plan = write_demo_plan(tmp_path, REAL, starter)
+    assert [p.bake_s for p in plan.phases] == [60, 90, 90]
+    assert plan.traffic is not None
+    assert plan.traffic.run is not None
+    assert plan.traffic.run[0] == "echo"

@@ -145,6 +145,66 @@ def test_a_stop_signal_stops_everything(
     assert_nothing_left(out, env)
 
 
+def session_members(sid: int) -> list[str]:
+    """Processes still in session `sid` (what the demo started runs in its session)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
+            found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
+
+
+def orphan_postmasters() -> list[str]:
+    """Demo PostgreSQL servers whose folder is gone: started, then abandoned (pg_ctl puts the
+    postmaster in a session of its own, so session_members cannot see it)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        data = argv[argv.index("-D") + 1] if "-D" in argv[:-1] else ""
+        if data.startswith("/tmp/cockpit-demo-") and not Path(data).exists():
+            found.append(" ".join(argv))
+    return found
+
+
+def test_sigterm_while_starting_stops_what_was_started(env: dict[str, str], tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cockpit", "demo", "--headless"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    try:
+        first = process.stdout.readline()
+        assert "starting the demo platform" in first
+        time.sleep(1.5)  # PostgreSQL's initdb takes longer than this
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, rest
+    assert "stopping: signal received" in rest
+    assert "Traceback" not in rest
+    deadline = time.monotonic() + 10  # a postmaster told to stop may take a moment
+    while session_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session_members(process.pid) == []
+    assert orphan_postmasters() == []
+    assert list(Path(env["TMPDIR"]).iterdir()) == []
+
+
 # -- the full screen, in tmux ----------------------------------------------------------------
 
 
