@@ -65,6 +65,9 @@ def test_admin_rollout_sets_and_reads_the_percentage(client: httpx.Client) -> No
     assert client.get("/admin/rollout").json() == {"percent": 25}
     assert metric(client, "demo_rollout_percent") == 25
     assert client.post("/admin/rollout", json={"percent": 120}).status_code == 400
+    # A plan's {percent} placeholder is filled in as text.
+    assert client.post("/admin/rollout", json={"percent": "30"}).json() == {"percent": 30}
+    assert client.post("/admin/rollout", json={"percent": "ten"}).status_code == 400
     assert client.post("/admin/rollout", content=b"nope").status_code == 400
 
 
