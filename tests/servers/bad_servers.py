@@ -14,7 +14,8 @@ Modes:
 
 Switching mode drops every open connection, as a restarted server would, so the next
 connection sees the new behaviour. Threads only (no event loop), so a busy test loop never
-slows the server down; `close()` joins every thread it started.
+slows the server down; `close()` (or leaving `with BadServer(...) as bad:`) joins every
+thread it started.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 MODES = ("pass", "slow", "refuse", "silent", "garbage", "truncated", "wrong_type")
 
@@ -217,16 +218,3 @@ class BadServer:
         for end in (source, sink):  # one side is done: so is the other
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
-
-
-@contextlib.contextmanager
-def bad_server(
-    upstream: int | None = None, *, mode: str = "silent", delay_s: float = 2.0
-) -> Iterator[BadServer]:
-    """A started BadServer, closed (every thread joined) on the way out."""
-    server = BadServer(upstream, mode=mode, delay_s=delay_s)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
