@@ -222,13 +222,7 @@ def test_redis_down_fails_its_criteria_and_missing_data_stays_unknown(watched: W
         time.sleep(0.5)
     reasons = [e.get("reason", "") for e in w.cockpit.audit.read()]
     assert not any(hit_rule in reason for reason in reasons)  # never acted on missing data
-    if w.platform.rollout.percent != 0:
-        pytest.xfail(
-            "core: while Redis is down its source backs off (2, 4, 8, 16, 20 s) and each "
-            "cache.up = 0 point goes stale after 3 polls, so `cache.up == 0 for 12s` lacks "
-            "80% coverage, turns UNKNOWN, and the armed rollback is disarmed as 'trigger "
-            f"cleared'; the cockpit then holds (on_unknown). Said: {w.said[-6:]}"
-        )
+    assert w.platform.rollout.percent == 0, f"no automatic rollback; said: {w.said[-6:]}"
     fired = next(e for e in w.cockpit.audit.read() if e["event"] == "auto_rollback")
     assert fired["method"] == "flag"
 

@@ -119,6 +119,23 @@ async def test_schedule_does_not_drift_and_never_overlaps() -> None:
     assert all(gap == pytest.approx(0.05, abs=1e-9) for gap in gaps)  # planned, not measured
 
 
+async def test_a_down_source_backing_off_stays_down_each_interval() -> None:
+    """Retries back off, but `cache.up == 0 for D` must see an unbroken run of zeros (not
+    points gone stale between retries), or a plan's 'Redis down for 1m' never fires."""
+    store = MetricStore()
+    source = FakeSource(spec(every=0.05), [SourceDown("refused")] * 100)
+    task = asyncio.create_task(SourceRunner(source, store).run())
+    await asyncio.sleep(1.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    polls = len(source.planned)
+    ups = store.points("cache.up", 0.0)
+    assert polls <= 8  # backing off: 0.05, 0.1, 0.2, 0.4, 0.8 s between retries
+    assert len(ups) >= 3 * polls  # ... yet a zero each interval in between
+    assert {p.value for p in ups} == {0.0}
+
+
 def test_backoff_doubles_per_failure_and_is_capped() -> None:
     assert [backoff_s(n, 1.0) for n in range(1, 8)] == [1, 2, 4, 8, 16, 20, 20]
     assert backoff_s(1, 2.0) == 2.0

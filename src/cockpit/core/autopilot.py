@@ -85,7 +85,10 @@ class AutoPilot:
             still = next((g for g in failing if g.rule.text == self.armed.rule), None)
             if still is None:
                 cancel = state.auto_cancelled.get(self.armed.rule)
+                gate = next((g for g in triggers if g.rule.text == self.armed.rule), None)
                 why = "trigger cleared"
+                if gate is not None and gate.verdict is Verdict.UNKNOWN:
+                    why = f"trigger unknown: {gate.reason}"  # not known healthy: not "cleared"
                 if cancel is not None and cancel.until > now:
                     why = f"cancelled by {cancel.by}: {cancel.reason}"
                 return decisions + self._disarm(why)

@@ -83,6 +83,12 @@ class SourceRunner:
         planned = self.perf()
         while True:
             delay = planned - self.perf()
+            while self.failures and delay > every:
+                # Backing off: until the retry the source stays down as last seen. Say so each
+                # interval, so `X.up == 0 for D` sees an unbroken run, not stale points.
+                await asyncio.sleep(every)
+                self.store.record(f"{self.source.spec.name}.up", self.clock(), 0.0)
+                delay = planned - self.perf()
             if delay > 0:
                 await asyncio.sleep(delay)
             self.record(await self.poll_once(planned))
