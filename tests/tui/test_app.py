@@ -367,3 +367,18 @@ async def test_b_captures_a_baseline_after_asking(tmp_path: Path, size: tuple[in
         assert baseline.by == "alice@10.0.0.5"
         assert baseline.values["farms.p95"] == 164.5  # the median of 150..179 that `fill` wrote
         await said(app, pilot, "baseline captured over")
+
+
+async def test_the_event_pane_follows_the_newest_line(tmp_path: Path) -> None:
+    app = app_for(tmp_path, running=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for i in range(40):
+            app.say(f"line {i}")
+        feed(app)  # the panes fill and the event pane shrinks
+        await said(app, pilot, "line 39")
+        for i in range(40, 60):
+            app.say(f"line {i}")
+        await said(app, pilot, "line 59")
+        log = app.query_one("#events", Log)
+        assert log.scroll_y == log.max_scroll_y > 0
+        assert "line&#160;59" in app.export_screenshot()  # on screen, not only in the buffer

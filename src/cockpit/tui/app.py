@@ -173,7 +173,11 @@ class CockpitApp(ActingApp):
             self.say(line)
 
     def on_said(self, message: Said) -> None:
-        self.query_one("#events", Log).write_line(message.line)
+        log = self.query_one("#events", Log)
+        # Always follow the newest line: once the panes fill, the log shrinks and its own
+        # "only when already at the end" rule would leave new lines out of view.
+        log.write_line(message.line, scroll_end=False)
+        log.scroll_end(animate=False)
         events_log.info(message.line)
         if message.line.startswith("  "):  # a step's result or a command's output line
             self.query_one(ArmedBanner).output(message.line)
