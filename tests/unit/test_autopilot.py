@@ -79,7 +79,10 @@ def test_unknown_never_arms_nor_fires() -> None:
     pilot.step(RUNNING, gates(Verdict.FAIL), 400.0)
     assert pilot.armed is not None
     # A trigger that goes UNKNOWN during the countdown disarms: missing data is not failure.
-    assert pilot.step(RUNNING, gates(Verdict.UNKNOWN), 410.0) == [Disarm(ERRORS, "trigger cleared")]
+    # It says so: "unknown", never "cleared" (nothing says the errors stopped).
+    [disarm] = pilot.step(RUNNING, gates(Verdict.UNKNOWN), 410.0)
+    assert disarm.rule == ERRORS
+    assert disarm.why.startswith("trigger unknown: ")
 
 
 def test_unknown_for_too_long_does_what_on_unknown_says_once() -> None:

@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from cockpit.core.catalog import RESERVED_SOURCE_NAMES, SOURCE_KINDS
 from cockpit.core.config_locate import KeyPath
 from cockpit.core.durations import DurationError, parse_duration
+from cockpit.core.keys import KEY_IDS, KEYS
 
 NAME = re.compile(r"[a-z][a-z0-9_-]*")
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -402,6 +403,17 @@ class CockpitConfig(Strict):
                         (name,),
                     )
         return sources
+
+    @field_validator("keymap")
+    @classmethod
+    def _known_keys(cls, keymap: dict[str, str]) -> dict[str, str]:
+        for binding, keys in keymap.items():
+            if binding not in KEY_IDS:
+                hint = did_you_mean(binding, KEY_IDS) or f" (one of: {', '.join(KEY_IDS[:12])})"
+                raise fail(f"no key binding {binding!r}{hint}", (binding,))
+            if not KEYS.fullmatch(keys):
+                raise fail(f'{keys!r} is not a key: write e.g. "A", "ctrl+r" or "a,A"', (binding,))
+        return keymap
 
     @field_validator("phase")
     @classmethod
