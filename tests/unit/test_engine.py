@@ -15,7 +15,7 @@ from cockpit.core.metrics.store import MetricStore
 from cockpit.core.plan import AutoRollback, Phase, Plan, SourceSpec
 from cockpit.core.rules import parse_rule
 from cockpit.core.sources.base import PollResult, Reading, SourceDown, one_line
-from cockpit.core.sources.schedule import SourceRunner, backoff_s
+from cockpit.core.sources.schedule import SourceRunner
 
 
 class FakeSource:
@@ -119,27 +119,26 @@ async def test_schedule_does_not_drift_and_never_overlaps() -> None:
     assert all(gap == pytest.approx(0.05, abs=1e-9) for gap in gaps)  # planned, not measured
 
 
-async def test_a_down_source_backing_off_stays_down_each_interval() -> None:
-    """Retries back off, but `cache.up == 0 for D` must see an unbroken run of zeros (not
-    points gone stale between retries), or a plan's 'Redis down for 1m' never fires."""
+async def test_a_down_source_is_retried_every_interval_and_read_at_its_return() -> None:
+    """No backoff: `cache.up == 0 for D` sees a zero each interval, and the first poll after
+    the server's return reads it (recovery within one interval)."""
     store = MetricStore()
-    source = FakeSource(spec(every=0.05), [SourceDown("refused")] * 100)
-    task = asyncio.create_task(SourceRunner(source, store).run())
-    await asyncio.sleep(1.2)
+    answers: list[object] = [SourceDown("refused")] * 10
+    source = FakeSource(spec(every=0.05), answers)
+    runner = SourceRunner(source, store)
+    task = asyncio.create_task(runner.run())
+    for _ in range(200):  # the ten failures, then one good poll
+        await asyncio.sleep(0.05)
+        if len(source.planned) >= 11 and runner.failures == 0:
+            break
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    polls = len(source.planned)
-    ups = store.points("cache.up", 0.0)
-    assert polls <= 8  # backing off: 0.05, 0.1, 0.2, 0.4, 0.8 s between retries
-    assert len(ups) >= 3 * polls  # ... yet a zero each interval in between
-    assert {p.value for p in ups} == {0.0}
-
-
-def test_backoff_doubles_per_failure_and_is_capped() -> None:
-    assert [backoff_s(n, 1.0) for n in range(1, 8)] == [1, 2, 4, 8, 16, 20, 20]
-    assert backoff_s(1, 2.0) == 2.0
-    assert backoff_s(3, 60.0) == 60.0  # never below the interval
+    gaps = [b - a for a, b in zip(source.planned, source.planned[1:], strict=False)]
+    assert all(gap == pytest.approx(0.05, abs=1e-9) for gap in gaps[:10])  # planned, no backoff
+    ups = [p.value for p in store.points("cache.up", 0.0)]
+    assert ups[:10] == [0.0] * 10
+    assert store.source("cache").up is True  # the 11th poll, one interval after the return
 
 
 def test_one_line() -> None:

@@ -1,10 +1,12 @@
-"""Running one source: a fixed schedule, one poll in flight, timeouts and backoff, recording.
+"""Running one source: a fixed schedule, one poll in flight, timeouts, recording.
 
 The next poll is planned from the previous plan, not from when the last poll ended, so the
 schedule does not drift; a poll that starts late is handed its planned time, and the HTTP
 probe counts the lateness in its latency (no coordinated omission). A source that is down
-is retried with capped exponential backoff, and its last good values stay in the store to
-go stale with their age: nothing stale reaches a gate.
+is retried every interval, without backoff: it must be seen again within one interval of its
+return, and a refused or timed-out poll costs little (one poll in flight at most, so a hung
+server is asked once per timeout). Its last good values stay in the store to go stale with
+their age: nothing stale reaches a gate.
 """
 
 from __future__ import annotations
@@ -17,14 +19,8 @@ from typing import Any
 from cockpit.core.metrics.store import MetricStore, SourceStatus
 from cockpit.core.sources.base import PollResult, Reading, Source, SourceDown, one_line
 
-MAX_BACKOFF_S = 20.0
 # Grace on top of the source's own timeout, so its own (better-worded) timeout wins the race.
 TIMEOUT_GRACE_S = 1.0
-
-
-def backoff_s(failures: int, every_s: float) -> float:
-    """Wait before retry number `failures` (1, 2, 4 ... intervals), capped at 20 s."""
-    return float(min(every_s * 2 ** max(failures - 1, 0), max(MAX_BACKOFF_S, every_s)))
 
 
 class SourceRunner:
@@ -83,19 +79,11 @@ class SourceRunner:
         planned = self.perf()
         while True:
             delay = planned - self.perf()
-            while self.failures and delay > every:
-                # Backing off: until the retry the source stays down as last seen. Say so each
-                # interval, so `X.up == 0 for D` sees an unbroken run, not stale points.
-                await asyncio.sleep(every)
-                self.store.record(f"{self.source.spec.name}.up", self.clock(), 0.0)
-                delay = planned - self.perf()
             if delay > 0:
                 await asyncio.sleep(delay)
             self.record(await self.poll_once(planned))
             planned += every
             now = self.perf()
-            if self.failures:
-                planned = max(planned, now + backoff_s(self.failures, every))
-            elif now - planned > self.source.spec.timeout_s:
+            if now - planned > self.source.spec.timeout_s:
                 # Far behind (the machine stalled): start afresh rather than firing a burst.
                 planned = now
