@@ -258,3 +258,37 @@ def test_in_process_the_exporter_pages_feed_the_same_rules(tmp_path: Path) -> No
             platform.faults.clear()
             w.engine.stop()
             w.engine.watch.close()
+
+
+def test_report_of_a_recorded_demo_run_has_every_phase_and_the_rollback(
+    watched: Watched, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cockpit.cli import main
+
+    w = watched
+    c = w.cockpit
+    for _ in c.plan.phases:  # every phase, a few polls each
+        w.advance()
+        time.sleep(4)
+    outcome = w.call(lambda: commands.rollback(c, "flag", "demo report test"))
+    assert outcome.ok, outcome.message
+    assert commands.run_actions(
+        c, outcome.actions, say=w.said.append, confirm_manual=lambda text: False
+    )
+    assert w.state().status is Status.ROLLED_BACK
+    assert w.engine is not None
+    w.engine.stop()
+    w.engine.watch.close()  # the history's last bucket
+    plan = str(c.plan.config_path)
+    capsys.readouterr()
+    assert main(["report", "-c", plan]) == 0
+    report = capsys.readouterr().out
+    for phase in c.plan.phases:
+        assert phase.name in report
+    assert "### Rollback `flag`" in report
+    assert "demo report test" in report
+    page = tmp_path / "report.html"
+    assert main(["report", "-c", plan, "--html", "-o", str(page)]) == 0
+    html = page.read_text()
+    assert "<svg" in html
+    assert all(phase.name in html for phase in c.plan.phases)
