@@ -8,17 +8,17 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.integration.tmux import Tmux, write_script
 
 pytestmark = pytest.mark.integration
 
@@ -208,57 +208,31 @@ def test_sigterm_while_starting_stops_what_was_started(env: dict[str, str], tmp_
 # -- the full screen, in tmux ----------------------------------------------------------------
 
 
-class Tmux:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
-
-    def screen(self) -> str:
-        shown = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-J", "-t", self.name], capture_output=True, text=True
-        )
-        return shown.stdout
-
-    def wait_until(self, what: str, check: Callable[[str], bool], within: float = 40.0) -> str:
-        deadline = time.monotonic() + within
-        while not check(screen := self.screen()):
-            if time.monotonic() > deadline:
-                pytest.fail(f"never saw {what}; the screen was:\n{screen}")
-            time.sleep(0.3)
-        return screen
-
-
 @pytest.fixture
 def tmux_demo(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is not installed: apt-get install -y tmux")
-    script, pid_file = tmp_path / "run.sh", tmp_path / "pid"
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-    script.write_text(
-        f"{exports}export TERM=screen-256color\ncd {shlex.quote(str(tmp_path))}\n"
+    pid_file = tmp_path / "pid"
+    script = write_script(
+        tmp_path / "run.sh",
+        {**env, "TERM": "screen-256color"},
+        tmp_path,
         # In the background for its pid; bash would give a background job /dev/null for stdin.
-        f"{shlex.quote(sys.executable)} -m cockpit demo < /dev/tty &\n"
-        f"echo $! > {pid_file}\nwait $!\n"
-        "echo DEMO-EXITED $?\nsleep 60\n"
+        f"{shlex.quote(sys.executable)} -m cockpit demo < /dev/tty &",
+        f"echo $! > {pid_file}",
+        "wait $!",
+        "echo DEMO-EXITED $?",
+        "sleep 60",
     )
-    name = f"cockpit-demo-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", name, f"bash {script}"],
-        check=True,
-    )
-    try:
-        yield Tmux(name), pid_file
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    with Tmux.start("cockpit-demo", script) as tmux:
+        yield tmux, pid_file
 
 
 def test_full_screen_notice_redis_key_and_sigterm(
     tmux_demo: tuple[Tmux, Path], env: dict[str, str]
 ) -> None:
     tmux, pid_file = tmux_demo
-    tmux.wait_until("the notice and live numbers", lambda s: "DEMO: 1h=1.25s" in s and "q/min" in s)
+    tmux.wait_until(
+        "the notice and live numbers", lambda s: "DEMO: 1h=1.25s" in s and "q/min" in s, 40
+    )
     tmux.keys("3")  # Redis down: its pane says so (the event log may be scrolled elsewhere)
     tmux.wait_until("the cache pane down", lambda s: "DOWN: connection refuse" in s, 20)
     os.kill(int(pid_file.read_text()), signal.SIGTERM)
