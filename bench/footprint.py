@@ -16,9 +16,11 @@ Target: fewer bytes per second than pg_activity and at most twice its CPU.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,18 @@ import plans
 from tmuxing import Tmux
 
 TERM = "screen-256color"
+CURSOR = re.compile(rb"\x1b\[(\d+)(?:;\d+)?H")
+
+
+def bytes_by_row(data: bytes) -> dict[int, int]:
+    """Which screen rows the bytes went to: each cursor move (CSI row;col H) starts a run of
+    bytes for that row (1-based). Shows what a program keeps redrawing."""
+    rows: Counter[int] = Counter()
+    moves = list(CURSOR.finditer(data))
+    ends = [m.start() for m in moves[1:]] + [len(data)] if moves else []
+    for move, end in zip(moves, ends, strict=True):
+        rows[int(move.group(1))] += end - move.start()
+    return dict(sorted(rows.items()))
 
 
 def start_demo(folder: Path) -> tuple[subprocess.Popen[str], dict[str, str], str | None]:
@@ -84,6 +98,7 @@ def measure(tmux: Tmux, pids: dict[str, int], folder: Path, seconds: float) -> d
             "cpu_pct": 100.0 * (cpu1[name] - cpu0[name]) / wall,
             "rss_mib": common.rss_mib(pid),
             "bytes_per_s": files[name].stat().st_size / wall,
+            "bytes_by_row": bytes_by_row(files[name].read_bytes()),
         }
         files[name].unlink()
     return window
@@ -142,6 +157,10 @@ def main() -> int:
             common.stop_process(demo, 20)
     result.figures = {"window_s": seconds, "warmup_s": warmup, "windows": windows}
     result.figures["screens"] = screens
+    result.notes.append(
+        f"{result.runs} windows of {seconds:g} s after {warmup:g} s warm-up, all three programs"
+        " measured in the same windows; medians over windows; the demo runs its user load"
+    )
     _rows(result, windows)
     common.finish(result, began)
     return 0

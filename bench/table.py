@@ -59,7 +59,8 @@ def markdown(results: list[dict[str, Any]], failed: list[str]) -> str:
         for i, row in enumerate(res["rows"]):
             what, value, peer, target, verdict = _row_text(row)
             title = res["title"] if i == 0 else ""
-            lines.append(f"| {title} | {what.strip()} | {value} | {peer} | {target} | {verdict} |")
+            cells = [title, what.strip(), value, peer, target, verdict]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     for name in failed:
         lines.append(f"| {name} | FAILED | | | | |")
     lines.append("")
