@@ -136,6 +136,7 @@ def machine() -> dict[str, Any]:
                 break
     load = os.getloadavg()
     return {
+        **_code(),
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "cpu": model,
@@ -143,6 +144,19 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "loadavg_at_start": [round(x, 2) for x in load],
     }
+
+
+def _code() -> dict[str, Any]:
+    """Which code was measured: the commit, and how many files under src/ differ from it."""
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    return {"commit": head or None, "src_files_uncommitted": len(dirty)}
 
 
 def median(values: Sequence[float | None]) -> float | None:

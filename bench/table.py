@@ -68,7 +68,9 @@ def markdown(results: list[dict[str, Any]], failed: list[str]) -> str:
         m = res["machine"]
         lines.append(
             f"- {res['title']}: `{res['command']}` ({res['started']}, {res['seconds']:.0f} s,"
-            f" load average at start {', '.join(str(x) for x in m['loadavg_at_start'])})"
+            f" load average at start {', '.join(str(x) for x in m['loadavg_at_start'])};"
+            f" commit {m.get('commit')}, {m.get('src_files_uncommitted')} files under src/"
+            " uncommitted)"
         )
         lines += [f"  - {note}" for note in res["notes"]]
     return "\n".join(lines)
