@@ -141,6 +141,26 @@ async def test_a_down_source_is_retried_every_interval_and_read_at_its_return() 
     assert store.source("cache").up is True  # the 11th poll, one interval after the return
 
 
+async def test_a_cancel_that_lands_as_a_poll_finishes_still_stops_the_runner() -> None:
+    """On Python 3.11 `wait_for` returns the poll's result and drops the outer cancel when both
+    land together; the runner must still stop (or the engine's shutdown waits forever)."""
+    store = MetricStore()
+    runner_task: list[asyncio.Task[None]] = []
+
+    class CancelledAsItAnswers(FakeSource):
+        async def poll(self, planned_at: float) -> PollResult:
+            self.planned.append(planned_at)
+            runner_task[0].cancel()  # the engine stops just as this poll answers
+            return Reading({"up": 1.0})
+
+    runner = SourceRunner(CancelledAsItAnswers(spec(every=60.0), []), store)
+    task = asyncio.create_task(runner.run())
+    runner_task.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), 5.0)
+    assert task.cancelled()
+
+
 def test_one_line() -> None:
     assert one_line(OSError("first\nsecond")) == "first"
     assert one_line(TimeoutError()) == "TimeoutError"

@@ -62,6 +62,7 @@ class Engine:
         self.clock = clock
         self.lag = LagMonitor()
         self.sources = {name: make_source(spec, self.lag) for name, spec in plan.sources.items()}
+        self._pooled_due = False  # an HTTP source read something since the pooled http.* row
         self.runners = {
             name: SourceRunner(source, store, clock=clock, on_result=self._after_poll)
             for name, source in self.sources.items()
@@ -69,10 +70,14 @@ class Engine:
 
     def _after_poll(self, name: str, result: PollResult) -> None:
         if self.plan.sources[name].kind == "http" and isinstance(result, Reading):
-            self._record_pooled_http()
+            self._pooled_due = True  # merged once per tick: per poll it is quadratic in sources
 
     def _record_pooled_http(self) -> None:
         from cockpit.core.sources.http import HttpSource, pooled_reading
+
+        if not self._pooled_due:
+            return
+        self._pooled_due = False
 
         probes = [s for s in self.sources.values() if isinstance(s, HttpSource)]
         now = self.clock()
@@ -95,9 +100,11 @@ class Engine:
                 left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
                 await asyncio.sleep(max(left, 0.0))
                 self._record_engine_health()
+                self._record_pooled_http()
                 if on_tick is not None:
                     on_tick(self.store, self.runners)
         finally:
+            self._record_pooled_http()  # what the last polls read, for a command's verdict
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

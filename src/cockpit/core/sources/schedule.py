@@ -82,6 +82,11 @@ class SourceRunner:
             if delay > 0:
                 await asyncio.sleep(delay)
             self.record(await self.poll_once(planned))
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Python 3.11's wait_for can swallow a cancel that lands as the poll finishes;
+                # without this the runner sleeps on and the engine's shutdown never ends.
+                raise asyncio.CancelledError
             planned += every
             now = self.perf()
             if now - planned > self.source.spec.timeout_s:
