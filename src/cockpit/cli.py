@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cockpit import __version__
-from cockpit.commands import demo, init, log, operate, report, run, status
 from cockpit.commands.common import UsageError
 from cockpit.core.audit import AuditError
 from cockpit.core.config import ConfigError
@@ -136,23 +136,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# "module:function" in cockpit.commands, imported when its command runs: `cockpit status`
+# need not load the demo platform or the report's renderers (start-up time).
 HANDLERS = {
-    "validate": status.validate,
-    "status": status.status,
-    "advance": operate.advance,
-    "hold": operate.hold,
-    "resume": operate.resume,
-    "check": operate.check,
-    "uncheck": operate.uncheck,
-    "baseline": operate.baseline,
-    "rollback": operate.rollback,
-    "log": log.show,
-    "report": report.report,
-    "run": run.run,
-    "cancel": operate.cancel,
-    "init": init.init,
-    "demo": demo.demo,
+    "validate": "status:validate",
+    "status": "status:status",
+    "advance": "operate:advance",
+    "hold": "operate:hold",
+    "resume": "operate:resume",
+    "check": "operate:check",
+    "uncheck": "operate:uncheck",
+    "baseline": "operate:baseline",
+    "rollback": "operate:rollback",
+    "log": "log:show",
+    "report": "report:report",
+    "run": "run:run",
+    "cancel": "operate:cancel",
+    "init": "init:init",
+    "demo": "demo:demo",
 }
+
+
+def handler(command: str) -> Callable[[argparse.Namespace], int]:
+    module, function = HANDLERS[command].split(":")
+    found: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"cockpit.commands.{module}"), function
+    )
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return HANDLERS[args.command](args)
+        return handler(args.command)(args)
     except (ConfigError, UsageError, StateError, AuditError) as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
         return 2
