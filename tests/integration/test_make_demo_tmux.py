@@ -4,7 +4,7 @@ test, so a dependency missing from pyproject.toml fails here); once the cockpit'
 it must show live numbers within 30 s; `q` must stop everything the demo started.
 
 It clones the committed HEAD of this checkout: uncommitted changes are not what it tests.
-Its time (40-85 s here) is mostly the clone's `pip install` (about 20 s) and start-up."""
+Its time (30-85 s here, by load) is mostly the clone's `pip install` (about 20 s) and start-up."""
 
 from __future__ import annotations
 
