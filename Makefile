@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo soak test lint unit servers clean
+.PHONY: demo bench soak test lint unit servers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ venv: $(STAMP)
 # the bundled plan on a fast clock, and the cockpit in front of it. `q` stops everything.
 demo: $(STAMP)
 	$(BIN)/cockpit demo
+
+# Every benchmark side by side with its peer (installs tmux, hey, pg_activity, numpy when
+# missing; the servers come from `make servers`), then one table; figures in BENCHMARKS.md.
+bench: $(STAMP) servers
+	bench/run
 
 # An hour of the demo under load, watched by the full-screen cockpit in tmux: resident memory,
 # CPU and buffer sizes every 10 s, a table and a verdict, results in bench/results/soak-*.json.
