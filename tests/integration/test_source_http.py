@@ -19,7 +19,7 @@ import pytest
 from cockpit.core.metrics.sketch import sketch_quantile
 from cockpit.core.plan import SourceSpec
 from cockpit.core.sources.base import PollResult, Reading, SourceDown
-from cockpit.core.sources.http import HTTP2, HttpSource, new_client
+from cockpit.core.sources.http import HTTP2, HttpSource, _tls, new_client
 from tests.servers.http_server import H2Server, HttpServerControl
 
 pytestmark = pytest.mark.integration
@@ -204,18 +204,22 @@ async def test_https_probes_speak_http2_when_the_server_does(h2_server: H2Server
     assert result.values["p50"] is not None
 
 
-async def test_sources_on_one_loop_share_one_client(
+async def test_each_source_has_its_own_client_and_they_share_one_tls_context(
     http_server: HttpServerControl, make_source: MakeSource
 ) -> None:
+    # One pool per source: a pool shared by 200 sources is scanned whole for every request.
     first, second = make_source(), make_source()
     reading(await poll(first))
     reading(await poll(second))
-    client = first.client
+    client, other = first.client, second.client
     assert client is not None
-    assert second.client is client
+    assert other is not None
+    assert other is not client
+    assert _tls() is _tls()  # the CA bundle is loaded once
     await first.close()
-    assert not client.is_closed
+    assert client.is_closed
+    assert not other.is_closed
     reading(await poll(second))
     await second.close()
-    assert client.is_closed
+    assert other.is_closed
     assert len(http_server.wait_answers(3)) == 3
