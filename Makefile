@@ -21,8 +21,10 @@ demo: $(STAMP)
 
 # Every benchmark side by side with its peer (installs tmux, hey, pg_activity, numpy when
 # missing; the servers come from `make servers`), then one table; figures in BENCHMARKS.md.
+# `make bench BENCH_ARGS=--quick` checks they all work in about two minutes.
+BENCH_ARGS ?=
 bench: $(STAMP) servers
-	bench/run
+	bench/run $(BENCH_ARGS)
 
 # An hour of the demo under load, watched by the full-screen cockpit in tmux: resident memory,
 # CPU and buffer sizes every 10 s, a table and a verdict, results in bench/results/soak-*.json.
@@ -45,4 +47,4 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis bench/results bench/.venv-peers
