@@ -92,6 +92,7 @@ class ArmedBanner(Static):
         self.set_class(bool(lines), "-shown")
         self.set_class(ok and bool(lines), "-ok")
         content = Content("\n".join(lines))
-        if drawn(content) != self._drawn:  # repaint only when what is shown changed
-            self._drawn = drawn(content)
+        shown = drawn(content)
+        if shown != self._drawn:  # repaint only when what is shown changed
+            self._drawn = shown
             self.update(content)

@@ -85,8 +85,9 @@ class Pane(Static):
         """Repaint only when what is shown changed: over a slow link, and idle for days, an
         unchanged pane costs nothing."""
         content = self.draw(snapshot)
-        if drawn(content) != self._drawn:
-            self._drawn = drawn(content)
+        shown = drawn(content)
+        if shown != self._drawn:
+            self._drawn = shown
             self.update(content)
 
     def draw(self, snapshot: Snapshot) -> Content:
