@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from cockpit.core.catalog import Catalog, source_fields
-from cockpit.core.engine import default_duration, store_for
+from cockpit.core.engine import Engine, default_duration, store_for
 from cockpit.core.lag import LagMonitor
 from cockpit.core.metrics.store import MetricStore
 from cockpit.core.plan import AutoRollback, Phase, Plan, SourceSpec
 from cockpit.core.rules import parse_rule
+from cockpit.core.sources import schedule
 from cockpit.core.sources.base import PollResult, Reading, SourceDown, one_line
 from cockpit.core.sources.schedule import SourceRunner
 
@@ -94,8 +95,6 @@ async def test_exceptions_and_hangs_become_source_down() -> None:
     runner = SourceRunner(hung, MetricStore())
     runner_timeout = 0.01
     started = time.monotonic()
-    import cockpit.core.sources.schedule as schedule
-
     original = schedule.TIMEOUT_GRACE_S
     schedule.TIMEOUT_GRACE_S = 0.0
     try:
@@ -106,6 +105,15 @@ async def test_exceptions_and_hangs_become_source_down() -> None:
     assert time.monotonic() - started < 5
 
 
+def assert_on_plan(starts: list[float], every: float) -> None:
+    """Each poll was handed its plan, or its real start when it began up to EARLY_S before it:
+    the k-th start is never after first + k intervals, nor more than EARLY_S before (no drift)."""
+    first = starts[0]
+    for k, start in enumerate(starts):
+        due = first + k * every
+        assert due - schedule.EARLY_S - 1e-9 <= start <= due + schedule.EARLY_S + 1e-9
+
+
 async def test_schedule_does_not_drift_and_never_overlaps() -> None:
     source = FakeSource(spec(every=0.05), [], delay=0.03)
     task = asyncio.create_task(SourceRunner(source, MetricStore()).run())
@@ -114,9 +122,8 @@ async def test_schedule_does_not_drift_and_never_overlaps() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert source.max_in_flight == 1
-    gaps = [b - a for a, b in zip(source.planned, source.planned[1:], strict=False)]
-    assert len(gaps) >= 5
-    assert all(gap == pytest.approx(0.05, abs=1e-9) for gap in gaps)  # planned, not measured
+    assert len(source.planned) >= 6
+    assert_on_plan(source.planned, 0.05)  # planned, not measured
 
 
 async def test_a_down_source_is_retried_every_interval_and_read_at_its_return() -> None:
@@ -134,8 +141,7 @@ async def test_a_down_source_is_retried_every_interval_and_read_at_its_return() 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    gaps = [b - a for a, b in zip(source.planned, source.planned[1:], strict=False)]
-    assert all(gap == pytest.approx(0.05, abs=1e-9) for gap in gaps[:10])  # planned, no backoff
+    assert_on_plan(source.planned[:11], 0.05)  # planned, no backoff
     ups = [p.value for p in store.points("cache.up", 0.0)]
     assert ups[:10] == [0.0] * 10
     assert store.source("cache").up is True  # the 11th poll, one interval after the return
@@ -200,4 +206,46 @@ def test_store_for_sizes_staleness_and_history() -> None:
     assert store.stale_after("http.p95") == 3.0
     assert store.horizon_s >= 1800.0
     assert store_for(plan, keep_s=7200.0).horizon_s >= 7200.0
-    assert default_duration(plan) == 4.5
+    assert default_duration(plan) == pytest.approx(4.5 + 2 * schedule.SLOT_S)
+
+
+def test_start_offsets_spread_first_polls_within_each_interval() -> None:
+    assert schedule.start_offsets([]) == []
+    few = schedule.start_offsets([1.0, 1.0, 2.0])
+    assert few == pytest.approx([0.0, schedule.SLOT_S, 2 * schedule.SLOT_S])
+    many = schedule.start_offsets([1.0] * 400)  # too many for SLOT_S: spread over the second
+    assert max(many) < 1.0
+    gaps = sorted(b - a for a, b in zip(many, many[1:], strict=False))
+    assert gaps[0] == pytest.approx(1.0 / 400)
+    assert all(o < 0.05 for o in schedule.start_offsets([0.05] * 30))  # within its own interval
+
+
+async def test_a_runner_starts_at_its_offset_and_never_before_early_s() -> None:
+    source = FakeSource(spec(every=0.05), [])
+    runner = SourceRunner(source, MetricStore(), offset=0.2)
+    started = time.perf_counter()
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.35)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.planned[0] >= started + 0.2 - schedule.EARLY_S
+    assert_on_plan(source.planned, 0.05)
+
+
+def test_engine_spreads_its_sources_first_polls() -> None:
+    sources = {
+        n: SourceSpec(n, "http", 1.0, 5.0, {"url": f"http://127.0.0.1:9/{n}"}) for n in "abc"
+    }
+    plan = Plan(
+        name="t",
+        config_path=Path("c"),
+        state_path=Path("s"),
+        audit_path=Path("a"),
+        sources=sources,
+        catalog=Catalog({n: source_fields(s.kind) for n, s in sources.items()}),
+        phases=(Phase("one", 10, 0.0),),
+    )
+    engine = Engine(plan, store_for(plan))
+    offsets = sorted(r.offset for r in engine.runners.values())
+    assert offsets == pytest.approx([0.0, schedule.SLOT_S, 2 * schedule.SLOT_S])

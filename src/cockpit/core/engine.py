@@ -16,7 +16,7 @@ from cockpit.core.lag import LagMonitor
 from cockpit.core.metrics.store import MetricStore
 from cockpit.core.plan import Plan, SourceSpec
 from cockpit.core.sources.base import PollResult, Reading, Source
-from cockpit.core.sources.schedule import SourceRunner
+from cockpit.core.sources.schedule import SLOT_S, SourceRunner, start_offsets
 
 Tick = Callable[[MetricStore, dict[str, SourceRunner]], None]
 
@@ -47,8 +47,9 @@ def make_source(spec: SourceSpec, lag: LagMonitor) -> Source:
 
 
 def default_duration(plan: Plan) -> float:
-    """Long enough for every source to answer twice."""
-    return max((2 * s.every_s for s in plan.sources.values()), default=0.0) + 0.5
+    """Long enough for every source to answer twice (their first polls are spread a little)."""
+    spread = min(len(plan.sources) * SLOT_S, 1.0)
+    return max((2 * s.every_s for s in plan.sources.values()), default=0.0) + 0.5 + spread
 
 
 class Engine:
@@ -63,9 +64,12 @@ class Engine:
         self.lag = LagMonitor()
         self.sources = {name: make_source(spec, self.lag) for name, spec in plan.sources.items()}
         self._pooled_due = False  # an HTTP source read something since the pooled http.* row
+        offsets = start_offsets([spec.every_s for spec in plan.sources.values()])
         self.runners = {
-            name: SourceRunner(source, store, clock=clock, on_result=self._after_poll)
-            for name, source in self.sources.items()
+            name: SourceRunner(
+                source, store, clock=clock, on_result=self._after_poll, offset=offset
+            )
+            for (name, source), offset in zip(self.sources.items(), offsets, strict=True)
         }
 
     def _after_poll(self, name: str, result: PollResult) -> None:

@@ -7,6 +7,14 @@ is retried every interval, without backoff: it must be seen again within one int
 return, and a refused or timed-out poll costs little (one poll in flight at most, so a hung
 server is asked once per timeout). Its last good values stay in the store to go stale with
 their age: nothing stale reaches a gate.
+
+Two details keep probes honest and the loop calm:
+- asyncio wakes a sleeper up to a millisecond late (epoll's timeout is rounded up to whole
+  milliseconds), which an HTTP probe would count as latency. So the runner wakes EARLY_S before
+  the plan and hands the poll the *earlier* of the plan and the moment it starts: a probe that
+  starts a little early is timed from its real start, a late one from its plan.
+- The engine gives each runner an `offset` (SLOT_S apart, spread over the interval) so that
+  200 sources at 1 s do not all start in the same millisecond and stall the loop together.
 """
 
 from __future__ import annotations
@@ -21,6 +29,18 @@ from cockpit.core.sources.base import PollResult, Reading, Source, SourceDown, o
 
 # Grace on top of the source's own timeout, so its own (better-worded) timeout wins the race.
 TIMEOUT_GRACE_S = 1.0
+EARLY_S = 0.002  # wake this much before the plan: asyncio's timers fire up to 1 ms late
+SLOT_S = 0.005  # first polls of successive sources are this far apart (when the interval allows)
+
+
+def start_offsets(every_s: list[float]) -> list[float]:
+    """When each source's first poll is due, after the start: SLOT_S apart, spread evenly over
+    the shortest interval when there are too many sources for that, and always within a
+    source's own interval."""
+    if not every_s:
+        return []
+    step = min(SLOT_S, min(every_s) / len(every_s))
+    return [(i * step) % every for i, every in enumerate(every_s)]
 
 
 class SourceRunner:
@@ -34,12 +54,14 @@ class SourceRunner:
         clock: Callable[[], float] = time.time,
         perf: Callable[[], float] = time.perf_counter,
         on_result: Callable[[str, PollResult], None] | None = None,
+        offset: float = 0.0,
     ) -> None:
         self.source = source
         self.store = store
         self.clock = clock
         self.perf = perf
         self.on_result = on_result
+        self.offset = offset
         self.failures = 0
         self.polls = 0
         self.details: dict[str, Any] = {}
@@ -76,12 +98,12 @@ class SourceRunner:
 
     async def run(self) -> None:
         every = self.source.spec.every_s
-        planned = self.perf()
+        planned = self.perf() + self.offset
         while True:
-            delay = planned - self.perf()
+            delay = planned - self.perf() - EARLY_S
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.record(await self.poll_once(planned))
+            self.record(await self.poll_once(min(planned, self.perf())))
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 # Python 3.11's wait_for can swallow a cancel that lands as the poll finishes;
