@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import Log
 
 from cockpit.core.config import load_plan
@@ -19,6 +20,7 @@ from cockpit.core.rollout_events import Advance
 from cockpit.core.rollout_model import Status
 from cockpit.tui.app import CockpitApp
 from cockpit.tui.widgets.banner import ArmedBanner
+from cockpit.tui.widgets.latency import LatencyPane
 from cockpit.tui.widgets.pane import Pane
 from tests.tui.helpers import PASS, closed_port, environ, feed, fill, write_plan
 
@@ -101,7 +103,12 @@ async def test_banner_shows_a_running_rollback_and_its_newest_line(tmp_path: Pat
         assert "second line" in lines[1]
 
 
-async def test_an_unchanged_snapshot_repaints_nothing(tmp_path: Path) -> None:
+async def test_an_unchanged_snapshot_repaints_nothing_and_a_new_value_its_line_only(
+    tmp_path: Path,
+) -> None:
+    """Each second over a slow link: an unchanged pane sends nothing, a changed number
+    repaints its own line (no layout, which would redraw the whole screen), and the screen
+    then shows the new number while the pane's other lines stay as they were."""
     from tests.tui.helpers import make_cockpit
 
     cockpit = make_cockpit(tmp_path)
@@ -110,23 +117,38 @@ async def test_an_unchanged_snapshot_repaints_nothing(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         feed(app)
         await pilot.pause()
-        painted: list[str] = []
+        latency = app.query_one(LatencyPane)
+        lines_before = [latency.render_line(y).text for y in range(latency.size.height)]
+        refreshed: list[tuple[str, tuple[Region, ...], bool]] = []
         for pane in app.query(Pane):
-            original = pane.update
+            original = pane.refresh
 
-            def counting(
-                content: object = "", *, layout: bool = True, _p=pane, _o=original
-            ) -> None:  # type: ignore[no-untyped-def]
-                painted.append(type(_p).__name__)
-                _o(content, layout=layout)
+            def counting(*regions: Region, _p=pane, _o=original, **kw):  # type: ignore[no-untyped-def]
+                refreshed.append((type(_p).__name__, regions, bool(kw.get("layout"))))
+                return _o(*regions, **kw)
 
-            pane.update = counting  # type: ignore[method-assign]
+            pane.refresh = counting  # type: ignore[method-assign]
         feed(app)  # the same values again
         await pilot.pause()
-        assert painted == []
+        assert refreshed == []
         cockpit.metrics.record("farms.p95", time.time(), 990.0)  # one shown value changes
         feed(app)
         await pilot.pause()
-        assert "LatencyPane" in painted
-        assert "CachePane" not in painted
-        assert "DbPane" not in painted
+        names = [name for name, _, _ in refreshed]
+        assert "CachePane" not in names
+        assert "DbPane" not in names
+        latency_calls = [
+            (regions, layout) for name, regions, layout in refreshed if name == "LatencyPane"
+        ]
+        assert len(latency_calls) == 1
+        regions, layout = latency_calls[0]
+        assert not layout
+        rows = [lines_before[r.y] for r in regions]
+        assert [r.height for r in regions] == [1] * len(regions)
+        assert any(row.lstrip().startswith("farms") for row in rows)
+        assert not any(row.lstrip().startswith("Latency") for row in rows)  # the head stays
+        await pilot.pause()
+        screen = app.export_screenshot()
+        assert "990ms" in screen
+        lines_after = [latency.render_line(y).text for y in range(latency.size.height)]
+        assert lines_after[0] == lines_before[0]

@@ -13,7 +13,7 @@ from textual.widgets import Static
 from cockpit.core.autopilot import Armed
 from cockpit.core.durations import format_duration
 from cockpit.core.rollout_model import RollbackRecord, Status
-from cockpit.tui.widgets.pane import drawn
+from cockpit.tui.widgets.pane import drawn, repaint
 
 TAIL_LINES = 3  # the newest output lines kept for the banner (the event log keeps them all)
 
@@ -27,9 +27,9 @@ class ArmedBanner(Static):
     ArmedBanner.-ok { background: $success; }
     """
 
-    armed: reactive[Armed | None] = reactive(None)
+    armed: reactive[Armed | None] = reactive(None, repaint=False)
     """The armed automatic rollback, None when nothing is armed."""
-    now: reactive[float] = reactive(0.0)
+    now: reactive[float] = reactive(0.0, repaint=False)
     """The snapshot's time, for the countdown."""
     method: str = ""  # the automatic rollback's method
     cancel_key: str = "c"
@@ -94,5 +94,5 @@ class ArmedBanner(Static):
         content = Content("\n".join(lines))
         shown = drawn(content)
         if shown != self._drawn:  # repaint only when what is shown changed
+            repaint(self, content, self._drawn)
             self._drawn = shown
-            self.update(content)

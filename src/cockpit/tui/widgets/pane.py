@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from textual.content import Content
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -64,14 +65,27 @@ def drawn(content: Content) -> tuple[str, list[object]]:
     return content.plain, list(content.spans)
 
 
-class Pane(Static):
-    """A pane draws `snapshot` (+ `series`); the app sets both, the pane never fetches."""
+def repaint(widget: Static, content: Content, before: tuple[str, list[object]] | None) -> None:
+    """Show `content`, laying the screen out again only when its height changed. Panes do not
+    wrap (nowrap) and their widths come from the layout, so a new number in the same lines
+    repaints this widget's region alone; a layout would redraw the whole screen (each second,
+    over a slow link)."""
+    lines = content.plain.count("\n")
+    widget.update(content, layout=before is None or before[0].count("\n") != lines)
 
-    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
+
+class Pane(Static):
+    """A pane draws `snapshot` (+ `series`); the app sets both, the pane never fetches.
+
+    It repaints only the lines whose text or styles changed: over a slow link, and idle for
+    days, an unchanged pane costs nothing, and a new number costs its line, not the pane."""
+
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True, repaint=False)
     """The rollout as of the last tick; None before the first."""
 
     series: Mapping[str, Sequence[float]] = {}
-    _drawn: tuple[str, list[object]] | None = None
+    _shown: Content | None = None
+    _lines: list[tuple[str, list[object]]] | None = None
 
     def show(self, snapshot: Snapshot, series: Series) -> None:
         self.series = series
@@ -82,13 +96,21 @@ class Pane(Static):
             self.redraw(snapshot)
 
     def redraw(self, snapshot: Snapshot) -> None:
-        """Repaint only when what is shown changed: over a slow link, and idle for days, an
-        unchanged pane costs nothing."""
         content = self.draw(snapshot)
-        shown = drawn(content)
-        if shown != self._drawn:
-            self._drawn = shown
-            self.update(content)
+        lines = [drawn(line) for line in content.split("\n", allow_blank=True)]
+        before = self._lines
+        if lines == before:
+            return
+        self._shown, self._lines = content, lines
+        if before is None or len(before) != len(lines):
+            self.refresh(layout=True)  # its height changed: the screen is laid out again
+            return
+        width = self.size.width
+        changed = [y for y, (old, new) in enumerate(zip(before, lines, strict=True)) if old != new]
+        self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def render(self) -> Content:
+        return self._shown if self._shown is not None else Content("")
 
     def draw(self, snapshot: Snapshot) -> Content:
         raise NotImplementedError
