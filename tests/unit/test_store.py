@@ -36,6 +36,18 @@ def test_record_keeps_points_in_order_with_unknowns() -> None:
     assert store.metrics() == ["farms.p95"]
 
 
+@given(st.lists(st.one_of(st.none(), st.floats(0, 1e6)), max_size=80), st.integers(0, 100))
+def test_last_values_are_the_newest_known_values_of_a_scan(
+    values: list[float | None], count: int
+) -> None:
+    store = MetricStore()
+    for t, value in enumerate(values):
+        store.record("farms.p95", float(t), value)
+    known = [p.value for p in store.points("farms.p95", 0.0) if p.value is not None]
+    assert store.last_values("farms.p95", count) == (known[-count:] if count else [])
+    assert store.last_values("other", count) == []
+
+
 def test_points_since_and_until_are_inclusive() -> None:
     store = MetricStore()
     for t in range(10):

@@ -55,8 +55,7 @@ def series_for(snapshot: Snapshot, store: MetricStore, points: int = SPARK_POINT
     for name in snapshot.plan.catalog.names():
         if name.rsplit(".", 1)[-1] not in SPARK_FIELDS:
             continue
-        values = [p.value for p in store.points(name, 0.0) if p.value is not None]
-        found[name] = tuple(values[-points:])
+        found[name] = tuple(store.last_values(name, points))
     return found
 
 

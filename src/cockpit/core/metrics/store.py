@@ -145,6 +145,21 @@ class MetricStore:
         hi = len(series.times) if until is None else bisect_right(series.times, until)
         return series.points[lo:hi]
 
+    def last_values(self, metric: str, count: int) -> list[float]:
+        """The newest `count` known values (None skipped), oldest first; costs `count`, not
+        the whole history (sparklines ask for it every second)."""
+        series = self._series.get(metric)
+        found: list[float] = []
+        if series is None:
+            return found
+        for value in reversed(series.values):
+            if len(found) >= count:
+                break
+            if value is not None:
+                found.append(value)
+        found.reverse()
+        return found
+
     def window(
         self, metric: str, since: float, until: float
     ) -> tuple[Sequence[float], Sequence[float | None]]:
