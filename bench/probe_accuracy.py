@@ -5,8 +5,9 @@ Per run, one after the other against the same server (bench/delay_server.py, its
 1. headless: the Engine (as `cockpit status`/`run --headless` drive it) polls one HTTP source
    every 100 ms; every latency it puts in its window is kept (raw p50/p95/p99), and the
    source's own reading gives the figures the cockpit shows (from its DDSketch);
-2. httpx alone: the cockpit's HTTP client in a bare loop, timed from each request's own start
-   (how much of the bias is the Python client);
+2. the clients alone, in a bare loop, timed from each request's own start (how much of the
+   bias is the Python client): the cockpit's h11 client (`http_wire.WireClient`, what probes
+   plain http:// URLs) and httpx (what probes https:// ones);
 3. hey: the same number of requests, one at a time at 10/s (`hey -c 1 -q 10 -o csv`);
 4. busy UI: the real `cockpit run` in tmux at 80x24 with the same plan, the whole screen forced
    to re-layout and repaint every 100 ms (bench/tui_probe.py), its probe's latencies kept.
@@ -66,16 +67,24 @@ async def _headless(plan_path: Path, seconds: float) -> tuple[Timed, dict[str, A
     return seen, {k: values.get(k) for k in ("p50", "p95", "p99")}, late
 
 
-async def _httpx_alone(url: str, count: int) -> Timed:
-    from cockpit.core.sources.http import new_client
+async def _client_alone(url: str, count: int, which: str) -> Timed:
+    from cockpit.core.sources.http import USER_AGENT, new_client
+    from cockpit.core.sources.http_wire import WireClient, request_headers, wire_url
 
     seen: Timed = []
+    parsed = wire_url(url)
+    assert parsed is not None
+    wire = WireClient("GET", parsed, request_headers(parsed, {}, user_agent=USER_AGENT))
     async with new_client() as client:
         for _ in range(count):
             began, at = time.perf_counter(), time.time()
-            await client.get(url)
+            if which == "h11":
+                await wire.request()
+            else:
+                await client.get(url)
             seen.append((at, (time.perf_counter() - began) * 1000.0))
             await asyncio.sleep(max(0.0, EVERY_S - (time.perf_counter() - began)))
+    await wire.aclose()
     return seen
 
 
@@ -146,10 +155,11 @@ def _one_run(
     run["headless"] = _compare("headless", seen, server.handled(), since)
     run["headless"]["shown"] = shown
     run["headless"]["start_late"] = common.pcts([ms for t, ms in late if t >= since])
-    server.reset()
-    since = time.time() + WARMUP_S
-    alone = asyncio.run(_httpx_alone(server.url, count))
-    run["httpx"] = _compare("httpx", alone, server.handled(), since)
+    for which in ("h11", "httpx"):
+        server.reset()
+        since = time.time() + WARMUP_S
+        alone = asyncio.run(_client_alone(server.url, count, which))
+        run[which] = _compare(which, alone, server.handled(), since)
     if hey:
         server.reset()
         since = time.time() + WARMUP_S
@@ -229,8 +239,10 @@ def _rows(result: common.Result, runs: list[dict[str, Any]]) -> None:
         )
     late = common.median([r["headless"]["start_late"]["p50"] for r in runs])
     rows.append(common.Row("  of which: poll began late by (p50)", late, "ms"))
+    alone = _med(runs, "h11", "bias", "p50")
+    rows.append(common.Row("  of which: h11 client alone (http://) p50 - truth", alone, "ms"))
     alone = _med(runs, "httpx", "bias", "p50")
-    rows.append(common.Row("  of which: httpx client alone p50 - truth", alone, "ms"))
+    rows.append(common.Row("  httpx alone (probes https://) p50 - truth", alone, "ms"))
     if any("busy_tui" in r for r in runs):
         for q in ("p50", "p99"):
             rows.append(
