@@ -333,6 +333,19 @@ def test_failures_read_as_one_line_for_a_person() -> None:
     refused = httpx.ConnectError("All connection attempts failed")
     refused.__context__ = ConnectionRefusedError(111, "Connect call failed")
     assert describe_failure(refused, 1.0) == "connection refused"
+    # A name with an IPv6 and an IPv4 address, both refused: asyncio joins the two errors.
+    both = OSError(
+        "Multiple exceptions: [Errno 111] Connect call failed ('::1', 9, 0, 0), "
+        "[Errno 111] Connect call failed ('127.0.0.1', 9)"
+    )
+    joined = httpx.ConnectError(str(both))
+    joined.__cause__ = both
+    assert describe_failure(joined, 1.0) == "connection refused"
+    unreachable = OSError(
+        "Multiple exceptions: [Errno 111] Connect call failed ('::1', 9, 0, 0), "
+        "[Errno 113] Connect call failed ('10.0.0.9', 9)"
+    )
+    assert describe_failure(httpx.ConnectError(str(unreachable)), 1.0).startswith("cannot connect")
     assert describe_failure(httpx.ConnectTimeout(""), 0.5) == "connect timed out after 0.5s"
     assert describe_failure(TimeoutError(), 2.0) == "timed out after 2s"
     assert describe_failure(httpx.ReadError(""), 1.0) == "connection reset by the server"

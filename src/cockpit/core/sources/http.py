@@ -57,8 +57,10 @@ upgrades to h2c). `details["protocol"]` says which one the last answer came over
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import importlib.util
+import re
 import socket
 import ssl
 import time
@@ -80,6 +82,7 @@ from cockpit.core.sources.http_wire import WireClient, request_headers, wire_url
 
 USER_AGENT = f"cockpit/{__version__}"
 DEFAULT_EXPECT = range(200, 400)
+REFUSED_ERRNO = re.compile(r"\[Errno (\d+)\]")
 DOWN_AFTER = 3  # transport failures in a row before the source says it is down
 MIN_SAMPLES: Mapping[str, int] = {"p50": 10, "mean": 10, "p95": 20, "p99": 20}
 QUANTILES: Mapping[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -115,6 +118,9 @@ def describe_failure(exc: BaseException, timeout_s: float) -> str:
         cause = cause.__cause__ or cause.__context__
     text = str(exc).strip()
     if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text.lower():
+        return "connection refused"
+    errnos = REFUSED_ERRNO.findall(text)  # asyncio's "Multiple exceptions: [Errno 111] ..."
+    if errnos and all(int(n) == errno.ECONNREFUSED for n in errnos):
         return "connection refused"
     if any(isinstance(c, socket.gaierror) for c in causes):
         return f"DNS lookup failed: {one_line(exc)}"
