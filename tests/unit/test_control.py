@@ -179,11 +179,10 @@ def test_rollback_whose_runner_died_is_marked_interrupted(tmp_path: Path) -> Non
     cockpit = make_cockpit(tmp_path)
     cockpit.apply(cockpit.store.load(), Advance(by="alice", force=True, reason="go"))
     cockpit.apply(cockpit.store.load(), Rollback(by="alice", method="flag"))
-    actions_lock = cockpit.plan.state_path.with_name("state.toml.actions.lock")
-    with exclusive_lock(actions_lock, timeout=1.0):  # a live runner: leave it alone
-        running = cockpit.load().state.rollback
-        assert running is not None
-        assert running.ok is None
+    running = replace(cockpit, operator=Operator("bob", None)).load().state.rollback
+    assert running is not None
+    assert running.ok is None  # `apply` holds the actions lock for its runner: leave it alone
+    cockpit.claim_timeout_s = 0.0  # ... but that runner never came for it
     settled = cockpit.load().state  # nobody runs it any more: it was cut short
     assert settled.status is Status.ROLLING_BACK
     assert settled.rollback is not None
@@ -191,6 +190,30 @@ def test_rollback_whose_runner_died_is_marked_interrupted(tmp_path: Path) -> Non
     assert settled.rollback.detail.startswith("interrupted")
     again = cockpit.apply(cockpit.load(), Rollback(by="alice", method="disable"))
     assert again.actions == (RunRollback("disable", False),)
+
+
+def test_a_rollback_about_to_run_is_not_taken_for_an_interrupted_one(tmp_path: Path) -> None:
+    """Between the commit that starts a rollback and its runner, another cockpit watching the
+    same state must not settle it as interrupted (it once did, and the runner then crashed
+    on a rollback 'already finished')."""
+    alice = make_cockpit(tmp_path)
+    alice.apply(alice.store.load(), Advance(by="alice", force=True, reason="go"))
+    applied = alice.apply(alice.store.load(), Rollback(by="alice", method="flag"))
+    bob = replace(alice, operator=Operator("bob", None))  # a second cockpit, same files
+    watching = bob.load().state
+    assert watching.status is Status.ROLLING_BACK
+    assert watching.rollback is not None
+    assert watching.rollback.ok is None  # still alice's, running
+    assert not bob.interrupted(bob.store.load())
+    results = alice.run_action(applied.actions[0], confirm_manual=lambda text: False)
+    assert [r.ok for r in results] == [True]
+    state = alice.store.load().state
+    assert state.status is Status.ROLLED_BACK
+    assert state.rollback is not None
+    assert state.rollback.ok is True
+    # the lock is free again: a later action takes it at once
+    with exclusive_lock(alice.plan.state_path.with_name("state.toml.actions.lock"), timeout=0):
+        pass
 
 
 def test_http_traffic_action_sends_the_filled_request(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ before it starts and another when it ends, so a crash in between is visible.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from cockpit.core.rollout_events import (
     CaptureBaseline,
     Event,
     Hold,
+    Outcome,
     Resume,
     Rollback,
     RollbackFinished,
@@ -70,6 +73,12 @@ class Cockpit:
     store: StateStore = field(init=False)
     audit: AuditLog = field(init=False)
     machine: RolloutMachine = field(init=False)
+    # The actions lock, taken before a commit that starts an action and handed to whoever runs
+    # it: between the two, no cockpit may take the rollback for one whose runner died.
+    # A claim no runner took within this long is let go (its caller failed before running it).
+    claim_timeout_s: float = field(init=False, default=60.0)
+    _handed: tuple[Action, float, ExitStack] | None = field(init=False, default=None)
+    _handing: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.store = StateStore(self.plan.state_path)
@@ -95,6 +104,46 @@ class Cockpit:
             distrust = check_plan_trust(self.plan)
             if distrust is not None:
                 raise Refused(distrust)
+        if outcome.actions:
+            self._let_go(lambda action, at: True)  # one claim at a time: never wait for our own
+        claim = self._claim_if_free() if outcome.actions else None
+        try:
+            applied = self._commit(seen, event, gates, outcome)
+        except BaseException:
+            if claim is not None:
+                claim.close()
+            raise
+        if claim is not None:
+            with self._handing:
+                self._handed = (outcome.actions[0], time.monotonic(), claim)
+        return applied
+
+    def _let_go(self, which: Callable[[Action, float], bool]) -> None:
+        """Release the claim when `which(action, claimed_at)` says so."""
+        with self._handing:
+            handed = self._handed
+            if handed is None or not which(handed[0], handed[1]):
+                return
+            self._handed = None
+        handed[2].close()
+
+    def _claim_actions_lock(self, timeout: float = 60.0) -> ExitStack:
+        held = ExitStack()
+        held.enter_context(exclusive_lock(self._actions_lock, timeout=timeout, what="actions"))
+        return held
+
+    def _claim_if_free(self) -> ExitStack | None:
+        """The actions lock if nobody holds it. When an action runs, the commit does not wait
+        for it (the engine's thread must not stall): its runner waits in `run_action`, and
+        meanwhile the lock is held, so no cockpit takes the new action for an interrupted one."""
+        try:
+            return self._claim_actions_lock(timeout=0.0)
+        except LockTimeout:
+            return None
+
+    def _commit(
+        self, seen: Versioned, event: Event, gates: Sequence[GateResult], outcome: Outcome
+    ) -> Applied:
         with self.store.lock():
             current = self.store.load()
             if current.version != seen.version:
@@ -134,6 +183,8 @@ class Cockpit:
         A running action holds the actions lock; a rollback still "in progress" while nobody
         holds it was cut short (SIGKILL, lost terminal), so the operator may pick a method.
         """
+        now = time.monotonic()
+        self._let_go(lambda action, at: now - at >= self.claim_timeout_s)  # its runner never came
         seen = self.store.load()
         record = seen.state.rollback
         if seen.state.status is not Status.ROLLING_BACK or record is None or record.ok is not None:
@@ -166,8 +217,14 @@ class Cockpit:
         confirm_manual: Callable[[str], bool],
         on_step: Callable[[Step, StepResult], None] = lambda s, r: None,
     ) -> list[StepResult]:
-        """Run an action's steps in order, stopping at the first failure; then settle the state."""
-        with exclusive_lock(self._actions_lock, timeout=60.0, what="actions"):
+        """Run an action's steps in order, stopping at the first failure; then settle the state.
+        Under the actions lock: the one `apply` took for it, or taken now."""
+        with self._handing:
+            handed, self._handed = self._handed, None
+        if handed is not None and handed[0] != action:
+            handed[2].close()  # another action's: its runner will wait for the lock as we do
+            handed = None
+        with handed[2] if handed is not None else self._claim_actions_lock():
             return self._run_steps(action, confirm_manual, on_step)
 
     def _run_steps(

@@ -132,6 +132,9 @@ class ActingApp(App[None]):
                 say=self.say_threadsafe,
                 confirm_manual=self._confirm_manual,
             )
+        except Exception as exc:  # e.g. another cockpit settled it first: say so, keep watching
+            self.say(f"FAILED: {type(exc).__name__}: {exc}")
+            self.notify(str(exc), severity="error")
         finally:
             self.acting -= 1
 
