@@ -149,3 +149,21 @@ def test_empty_pool_and_bad_arguments() -> None:
         QuantileWindow(0.0)
     with pytest.raises(ValueError, match="slots"):
         QuantileWindow(60.0, slots=0)
+
+
+def test_a_view_is_reused_until_a_value_is_added_or_a_slot_leaves() -> None:
+    """The tick's pooled reading reuses the view each poll already merged (200 sources: one
+    merge per source per second, not two)."""
+    window = QuantileWindow(60.0, slots=12)
+    window.add(1000.0, 10.0)
+    first = window.view(1000.5)
+    assert window.view(1001.0) is first  # nothing new, same slots
+    window.add(1010.0, 30.0)  # another 5 s slot
+    second = window.view(1010.0)
+    assert second is not first
+    assert second.count == 2
+    assert first.count == 1  # a view handed out earlier is not changed by later values
+    later = window.view(1065.0)  # the slot of 1000.0 has left the window
+    assert later is not second
+    assert later.count == 1
+    assert sketch_quantile(later.sketch, 0.5) == pytest.approx(30.0, rel=0.01)

@@ -93,6 +93,8 @@ class QuantileWindow:
         self.slot_s = self.window_s / slots
         self._ring: dict[int, _Slot] = {}
         self._newest: int | None = None
+        self._adds = 0  # values added so far: a view is reused until this or its slots change
+        self._view: tuple[tuple[int, int, int], WindowView] | None = None
 
     def _key(self, t: float) -> int:
         return math.floor(t / self.slot_s)
@@ -112,17 +114,30 @@ class QuantileWindow:
         if slot is None:
             slot = self._ring[key] = _Slot()
         slot.sketch.add(value_ms)
+        self._adds += 1
         slot.marks.update(marks)
         slot.first_t = min(slot.first_t, t)
         slot.last_t = max(slot.last_t, t)
 
-    def _live(self, now: float) -> list[_Slot]:
+    def _span(self, now: float) -> tuple[int, int]:
         # A slot counts when it starts at or after now - window_s and is not in the future.
-        oldest = math.ceil((now - self.window_s) / self.slot_s)
-        newest = self._key(now)
+        return math.ceil((now - self.window_s) / self.slot_s), self._key(now)
+
+    def _live(self, now: float) -> list[_Slot]:
+        oldest, newest = self._span(now)
         return [slot for key, slot in self._ring.items() if oldest <= key <= newest]
 
     def view(self, now: float) -> WindowView:
+        """The window at `now`. The same view (do not change its sketch) until a value is
+        added or a slot comes or goes: a poll and the tick's pooled reading share one merge."""
+        key = (*self._span(now), self._adds)
+        if self._view is not None and self._view[0] == key:
+            return self._view[1]
+        view = self._merge(now)
+        self._view = (key, view)
+        return view
+
+    def _merge(self, now: float) -> WindowView:
         live = self._live(now)
         marks: Counter[str] = Counter()
         for slot in live:
