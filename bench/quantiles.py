@@ -92,6 +92,7 @@ def memory(np: Any, total: int) -> list[dict[str, float]]:
             if i % 100 == 0:
                 source.reading(clock[0])
             if done + i + 1 in checkpoints:
+                source.reading(clock[0])  # as after a poll: the window's merged view is held
                 gc.collect()
                 points.append(
                     {
