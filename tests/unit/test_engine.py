@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,18 +186,26 @@ def test_lag_monitor_budget_and_p99() -> None:
     assert 1.0 <= p99 <= 50.0
 
 
-def test_store_for_sizes_staleness_and_history() -> None:
-    sources = {
-        "farms": SourceSpec("farms", "http", 1.0, 5.0),
-        "db": SourceSpec("db", "postgres", 2.0, 5.0),
-    }
-    plan = Plan(
+def plan_of(sources: dict[str, SourceSpec], **fields: Any) -> Plan:
+    """A plan around `sources` (paths that are never written), with `fields` as given."""
+    return Plan(
         name="t",
         config_path=Path("c"),
         state_path=Path("s"),
         audit_path=Path("a"),
         sources=sources,
         catalog=Catalog({n: source_fields(s.kind) for n, s in sources.items()}),
+        **fields,
+    )
+
+
+def test_store_for_sizes_staleness_and_history() -> None:
+    sources = {
+        "farms": SourceSpec("farms", "http", 1.0, 5.0),
+        "db": SourceSpec("db", "postgres", 2.0, 5.0),
+    }
+    plan = plan_of(
+        sources,
         phases=(Phase("one", 10, 0.0, failure=(parse_rule("db.pool_used > 80% for 30m"),)),),
         auto_rollback=AutoRollback(when=(parse_rule("http.p95 > 2s for 10m"),), method="x"),
     )
@@ -237,15 +246,7 @@ def test_engine_spreads_its_sources_first_polls() -> None:
     sources = {
         n: SourceSpec(n, "http", 1.0, 5.0, {"url": f"http://127.0.0.1:9/{n}"}) for n in "abc"
     }
-    plan = Plan(
-        name="t",
-        config_path=Path("c"),
-        state_path=Path("s"),
-        audit_path=Path("a"),
-        sources=sources,
-        catalog=Catalog({n: source_fields(s.kind) for n, s in sources.items()}),
-        phases=(Phase("one", 10, 0.0),),
-    )
+    plan = plan_of(sources, phases=(Phase("one", 10, 0.0),))
     engine = Engine(plan, store_for(plan))
     offsets = sorted(r.offset for r in engine.runners.values())
     assert offsets == pytest.approx([0.0, schedule.SLOT_S, 2 * schedule.SLOT_S])
