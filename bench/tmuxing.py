@@ -87,7 +87,11 @@ class Tmux:
         still write to their folders on the way out), SIGKILL after 10 s."""
         listed = self("list-panes", "-a", "-F", "#{pane_pid}", check=False).split()
         pids = [int(p) for p in listed if p.isdigit()]
+        socket = self("display-message", "-p", "#{socket_path}", check=False).strip()
         self("kill-server", check=False)
+        if socket:  # tmux leaves its socket file behind
+            with contextlib.suppress(OSError):
+                os.unlink(socket)
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline and any(_running(p) for p in pids):
             time.sleep(0.05)
